@@ -1,0 +1,79 @@
+//! Wire types shared by the kernel programs and userspace. `no_std`, `repr(C)`, no dependencies,
+//! so the same definitions compile for `bpfel-unknown-none` and for the host.
+#![no_std]
+
+/// Bytes of payload carried by one ring-buffer record. Larger calls are split into chunks that
+/// carry their offset, so a missing chunk shows as a gap rather than silently shortened data.
+pub const CHUNK_SIZE: usize = 16 * 1024;
+/// Most chunks emitted for one call (4 MiB); the remainder is counted as truncated.
+pub const MAX_CHUNKS: u32 = 256;
+/// Ring buffer size in bytes (power of two, page multiple).
+pub const RING_SIZE: u32 = 64 * 1024 * 1024;
+/// Longest process name matched by `-n` in the kernel (the kernel's TASK_COMM_LEN).
+pub const COMM_LEN: usize = 16;
+
+pub const KIND_DATA: u8 = 1;
+/// The `SSL*` was freed: the next connection at that address is a new one.
+pub const KIND_CLOSE: u8 = 2;
+/// A socket fd became known for an `SSL*` (from `SSL_set_fd` or a nested syscall).
+pub const KIND_FD: u8 = 3;
+/// A process we did not know about became a target (fork of a target, or exec of a watched name).
+pub const KIND_NEW_TARGET: u8 = 4;
+/// A target process exited.
+pub const KIND_EXIT: u8 = 5;
+
+pub const DIR_WRITE: u8 = 0;
+pub const DIR_READ: u8 = 1;
+
+/// Indices into the `COUNTERS` per-CPU array.
+pub const CTR_RING_FULL: u32 = 0;
+pub const CTR_TRUNCATED_BYTES: u32 = 1;
+pub const CTR_READ_FAULT: u32 = 2;
+pub const CTR_NO_SCRATCH: u32 = 3;
+pub const NUM_COUNTERS: u32 = 4;
+
+/// Header of every ring-buffer record; `KIND_DATA` records are followed by `len` payload bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventHeader {
+    /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    /// The `SSL*` pointer in the traced process.
+    pub conn: u64,
+    pub tgid: u32,
+    pub tid: u32,
+    /// Socket fd, or -1 when unknown. For `KIND_NEW_TARGET`, the parent tgid.
+    pub fd: i32,
+    /// Total bytes of the call this chunk belongs to.
+    pub total: u32,
+    /// Offset of this chunk in the call.
+    pub offset: u32,
+    /// Payload bytes following the header in this record.
+    pub len: u32,
+    pub kind: u8,
+    pub dir: u8,
+    pub _pad: [u8; 6],
+}
+
+pub const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
+
+/// A data record as built in per-CPU scratch space before it is copied to the ring buffer.
+#[repr(C)]
+pub struct DataEvent {
+    pub header: EventHeader,
+    pub data: [u8; CHUNK_SIZE],
+}
+
+/// Arguments of an `SSL_*` call saved at entry and completed at return.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallArgs {
+    pub ssl: u64,
+    pub buf: u64,
+    /// `size_t *` of the `_ex` variants (0 for the plain ones).
+    pub len_ptr: u64,
+    /// Socket fd seen in a syscall made inside this call, or -1.
+    pub fd: i32,
+    pub dir: u8,
+    pub _pad: [u8; 3],
+}

@@ -1,0 +1,4 @@
+//! apitop's capture library: events from eBPF probes (or a recording) → connections →
+//! decoded HTTP exchanges.
+pub mod event;
+pub mod exchange;
