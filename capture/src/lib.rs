@@ -2,3 +2,6 @@
 //! decoded HTTP exchanges.
 pub mod event;
 pub mod exchange;
+pub mod http1;
+pub mod body;
+pub mod procinfo;

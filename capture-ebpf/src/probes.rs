@@ -1,0 +1,290 @@
+use aya_ebpf::{
+    bindings::BPF_RB_NO_WAKEUP,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
+        generated::{bpf_probe_read_user, bpf_ringbuf_output},
+    },
+    macros::{map, tracepoint, uprobe, uretprobe},
+    maps::{HashMap, PerCpuArray, RingBuf},
+    programs::{ProbeContext, RetProbeContext, TracePointContext},
+};
+use capture_ebpf::*;
+
+/// Target processes (tgid → 1). Everything else costs one lookup.
+#[map]
+static TARGETS: HashMap<u32, u8> = HashMap::with_max_entries(8192, 0);
+/// Process names (`-n`) whose future execs become targets.
+#[map]
+static NAMES: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64, 0);
+/// Arguments of in-flight SSL calls, by thread.
+#[map]
+static CALLS: HashMap<u64, CallArgs> = HashMap::with_max_entries(16384, 0);
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(RING_SIZE, 0);
+/// Scratch space for one record (the BPF stack is 512 bytes).
+#[map]
+static SCRATCH: PerCpuArray<DataEvent> = PerCpuArray::with_max_entries(1, 0);
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+fn is_target(tgid: u32) -> bool {
+    // SAFETY: the value is copied out immediately; map values are never referenced across calls.
+    unsafe { TARGETS.get(&tgid).is_some() }
+}
+
+fn count(idx: u32, n: u64) {
+    if let Some(p) = COUNTERS.get_ptr_mut(idx) {
+        // SAFETY: per-CPU slot, no concurrent writer on this CPU while the program runs.
+        unsafe { *p += n };
+    }
+}
+
+fn header(kind: u8, conn: u64, fd: i32) -> EventHeader {
+    let id = bpf_get_current_pid_tgid();
+    EventHeader {
+        // SAFETY: helper with no arguments.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        conn,
+        tgid: (id >> 32) as u32,
+        tid: id as u32,
+        fd,
+        kind,
+        ..Default::default()
+    }
+}
+
+fn emit_small(h: &EventHeader) {
+    if EVENTS.output::<EventHeader>(h, 0).is_err() {
+        count(CTR_RING_FULL, 1);
+    }
+}
+
+fn save_call(ctx: &ProbeContext, dir: u8, ex: bool) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    if !is_target((id >> 32) as u32) {
+        return 0;
+    }
+    let ssl: u64 = ctx.arg(0).unwrap_or(0);
+    let buf: u64 = ctx.arg(1).unwrap_or(0);
+    let len_ptr: u64 = if ex { ctx.arg(3).unwrap_or(0) } else { 0 };
+    let args = CallArgs { ssl, buf, len_ptr, fd: -1, dir, _pad: [0; 3] };
+    let _ = CALLS.insert(&id, &args, 0);
+    0
+}
+
+fn finish_call(ctx: &RetProbeContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: copied out before the entry is removed.
+    let args = match unsafe { CALLS.get(&id) } {
+        Some(a) => *a,
+        None => return 0,
+    };
+    let _ = CALLS.remove(&id);
+    let ret: i64 = ctx.ret();
+    let len: u64 = if args.len_ptr != 0 {
+        if ret != 1 {
+            return 0;
+        }
+        // SAFETY: reads a size_t from the traced process; a fault is reported, not dereferenced.
+        match unsafe { aya_ebpf::helpers::bpf_probe_read_user(args.len_ptr as *const u64) } {
+            Ok(n) => n,
+            Err(_) => {
+                count(CTR_READ_FAULT, 1);
+                return 0;
+            }
+        }
+    } else {
+        if ret <= 0 {
+            return 0;
+        }
+        ret as u64
+    };
+    emit_data(&args, len);
+    0
+}
+
+/// Copies `len` bytes at `args.buf` into the ring buffer, in chunks that carry their offset.
+fn emit_data(args: &CallArgs, len: u64) {
+    let Some(ev) = SCRATCH.get_ptr_mut(0) else {
+        count(CTR_NO_SCRATCH, 1);
+        return;
+    };
+    let total = if len > u32::MAX as u64 { u32::MAX } else { len as u32 };
+    // SAFETY: `ev` points at this CPU's scratch slot, used by one program at a time.
+    let ev = unsafe { &mut *ev };
+    ev.header = header(KIND_DATA, args.ssl, args.fd);
+    ev.header.dir = args.dir;
+    ev.header.total = total;
+    let mut offset: u32 = 0;
+    for _ in 0..MAX_CHUNKS {
+        if offset >= total {
+            return;
+        }
+        let mut n = total - offset;
+        if n > CHUNK_SIZE as u32 {
+            n = CHUNK_SIZE as u32;
+        }
+        ev.header.offset = offset;
+        ev.header.len = n;
+        // SAFETY: n ≤ CHUNK_SIZE, the size of `data`; the source is user memory read with a checked helper.
+        let r = unsafe {
+            bpf_probe_read_user(
+                ev.data.as_mut_ptr().cast(),
+                n,
+                (args.buf + offset as u64) as *const core::ffi::c_void,
+            )
+        };
+        if r != 0 {
+            count(CTR_READ_FAULT, 1);
+            return;
+        }
+        let size = HEADER_SIZE as u64 + n as u64;
+        // SAFETY: `size` ≤ size_of::<DataEvent>() and `ev` is a valid map value of that size.
+        let r = unsafe {
+            bpf_ringbuf_output(
+                (&raw const EVENTS).cast_mut().cast(),
+                (ev as *mut DataEvent).cast(),
+                size,
+                BPF_RB_NO_WAKEUP as u64,
+            )
+        };
+        if r != 0 {
+            count(CTR_RING_FULL, 1);
+        }
+        offset += n;
+    }
+    if offset < total {
+        count(CTR_TRUNCATED_BYTES, (total - offset) as u64);
+    }
+}
+
+#[uprobe]
+pub fn ssl_write(ctx: ProbeContext) -> u32 {
+    save_call(&ctx, DIR_WRITE, false)
+}
+
+#[uprobe]
+pub fn ssl_write_ex(ctx: ProbeContext) -> u32 {
+    save_call(&ctx, DIR_WRITE, true)
+}
+
+#[uprobe]
+pub fn ssl_read(ctx: ProbeContext) -> u32 {
+    save_call(&ctx, DIR_READ, false)
+}
+
+#[uprobe]
+pub fn ssl_read_ex(ctx: ProbeContext) -> u32 {
+    save_call(&ctx, DIR_READ, true)
+}
+
+#[uretprobe]
+pub fn ssl_call_ret(ctx: RetProbeContext) -> u32 {
+    finish_call(&ctx)
+}
+
+#[uprobe]
+pub fn ssl_set_fd(ctx: ProbeContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    if is_target((id >> 32) as u32) {
+        let ssl: u64 = ctx.arg(0).unwrap_or(0);
+        let fd: i32 = ctx.arg(1).unwrap_or(-1);
+        emit_small(&header(KIND_FD, ssl, fd));
+    }
+    0
+}
+
+#[uprobe]
+pub fn ssl_free(ctx: ProbeContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    if is_target((id >> 32) as u32) {
+        let ssl: u64 = ctx.arg(0).unwrap_or(0);
+        if ssl != 0 {
+            emit_small(&header(KIND_CLOSE, ssl, -1));
+        }
+    }
+    0
+}
+
+/// Attached to read/write/sendto/recvfrom entry: a syscall made inside an SSL call reveals the
+/// connection's socket fd (the "nested syscall" technique).
+#[tracepoint]
+pub fn sys_enter_fd(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    if let Some(args) = CALLS.get_ptr_mut(&id) {
+        // SAFETY: fd is at offset 16 in every syscall entry tracepoint attached here.
+        if let Ok(fd) = unsafe { ctx.read_at::<u64>(16) } {
+            // SAFETY: map value owned by this thread's in-flight call.
+            unsafe { (*args).fd = fd as i32 };
+        }
+    }
+    0
+}
+
+#[tracepoint]
+pub fn sched_fork(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let parent = (id >> 32) as u32;
+    if !is_target(parent) {
+        return 0;
+    }
+    // SAFETY: child_pid is at offset 20 in sched_process_fork (checked against the format file).
+    let Ok(child) = (unsafe { ctx.read_at::<i32>(20) }) else {
+        return 0;
+    };
+    let child = child as u32;
+    if child == parent || is_target(child) {
+        return 0;
+    }
+    let _ = TARGETS.insert(&child, &1, 0);
+    let mut h = header(KIND_NEW_TARGET, 0, parent as i32);
+    h.tgid = child;
+    emit_small(&h);
+    0
+}
+
+#[tracepoint]
+pub fn sched_exec(_ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    if is_target(tgid) {
+        return 0;
+    }
+    let Ok(comm) = bpf_get_current_comm() else {
+        return 0;
+    };
+    // SAFETY: value copied out.
+    if unsafe { NAMES.get(&comm).is_none() } {
+        return 0;
+    }
+    let _ = TARGETS.insert(&tgid, &1, 0);
+    emit_small(&header(KIND_NEW_TARGET, 0, 0));
+    0
+}
+
+#[tracepoint]
+pub fn sched_exit(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tgid = (id >> 32) as u32;
+    if !is_target(tgid) {
+        return 0;
+    }
+    // SAFETY: group_dead is at offset 32 in sched_process_exit.
+    let group_dead = unsafe { ctx.read_at::<u8>(32) }.unwrap_or(0);
+    if group_dead == 0 {
+        return 0;
+    }
+    let _ = TARGETS.remove(&tgid);
+    emit_small(&header(KIND_EXIT, 0, -1));
+    0
+}

@@ -1,0 +1,235 @@
+//! Message bodies as kept for display: raw (transfer-decoded) bytes are kept up to a bound while
+//! the message streams in, then content-decoded once at the end with an output cap, so neither a
+//! large body nor a compression bomb can make memory grow past the cap.
+use std::io::{self, BufRead, BufReader, Read};
+
+use crate::exchange::Body;
+
+/// Accumulates one message body. Keeps at most `cap` raw bytes, counts all of them.
+#[derive(Debug)]
+pub struct BodyBuilder {
+    cap: usize,
+    raw: Vec<u8>,
+    raw_len: u64,
+    /// Some bytes were counted but not kept (capture gap, or the message was cut short).
+    lost: bool,
+    content_encoding: Option<String>,
+}
+
+impl BodyBuilder {
+    /// `content_encoding` is the message's `Content-Encoding` header value, if any.
+    pub fn new(cap: usize, content_encoding: Option<&str>) -> Self {
+        BodyBuilder {
+            cap,
+            raw: Vec::new(),
+            raw_len: 0,
+            lost: false,
+            content_encoding: content_encoding.map(|s| s.trim().to_string()),
+        }
+    }
+
+    /// Adds body bytes as they arrive (already dechunked).
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.raw_len = self.raw_len.saturating_add(bytes.len() as u64);
+        // After a hole the kept bytes would splice unrelated data together: stop keeping.
+        if self.lost {
+            return;
+        }
+        let room = self.cap.saturating_sub(self.raw.len());
+        extend_capped(&mut self.raw, &bytes[..bytes.len().min(room)], self.cap);
+    }
+
+    /// Counts `len` body bytes that were lost in a capture gap.
+    pub fn skip(&mut self, len: u64) {
+        self.raw_len = self.raw_len.saturating_add(len);
+        self.lost = true;
+    }
+
+    /// The message ended before its body was complete.
+    pub fn mark_truncated(&mut self) {
+        self.lost = true;
+    }
+
+    pub fn raw_len(&self) -> u64 {
+        self.raw_len
+    }
+
+    /// Content-decodes what was kept into the displayed body.
+    pub fn finish(self) -> Body {
+        let input_cut = self.lost || self.raw_len > self.raw.len() as u64;
+        let mut body = Body {
+            raw_len: self.raw_len,
+            truncated: input_cut,
+            ..Body::default()
+        };
+        let codings = match self.content_encoding.as_deref() {
+            Some(v) if !self.raw.is_empty() => parse_codings(v),
+            _ => Ok(Vec::new()),
+        };
+        let codings = match codings {
+            Ok(c) if c.is_empty() => {
+                body.data = self.raw;
+                return body;
+            }
+            Ok(c) => c,
+            Err(unknown) => {
+                body.data = self.raw;
+                body.decode_error = Some(format!("unsupported content-encoding {unknown}"));
+                return body;
+            }
+        };
+        let label = self.content_encoding.unwrap_or_default();
+        let (out, result) = decode(&self.raw, &codings, self.cap);
+        match result {
+            Ok(overflow) => {
+                body.data = out;
+                body.truncated |= overflow;
+                body.content_encoding = Some(label);
+            }
+            // A cut-short input ends in an unexpected EOF; what came out before it is still good.
+            Err(_) if input_cut && !out.is_empty() => {
+                body.data = out;
+                body.content_encoding = Some(label);
+            }
+            Err(e) => {
+                body.data = self.raw;
+                body.decode_error = Some(format!("{label} decoding failed: {e}"));
+            }
+        }
+        body
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Coding {
+    Gzip,
+    Deflate,
+    Brotli,
+}
+
+/// The codings of a `Content-Encoding` value in the order they were applied, or the first one
+/// we cannot decode.
+fn parse_codings(value: &str) -> Result<Vec<Coding>, String> {
+    let mut out = Vec::new();
+    for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let coding = match token.to_ascii_lowercase().as_str() {
+            "identity" => continue,
+            "gzip" | "x-gzip" => Coding::Gzip,
+            "deflate" => Coding::Deflate,
+            "br" => Coding::Brotli,
+            _ => return Err(token.to_string()),
+        };
+        out.push(coding);
+    }
+    Ok(out)
+}
+
+/// Undoes `codings` (last applied is undone first) as one streaming chain, keeping at most `cap`
+/// output bytes. Returns the output and whether more output was left (`Ok(true)`), or the error.
+fn decode(raw: &[u8], codings: &[Coding], cap: usize) -> (Vec<u8>, io::Result<bool>) {
+    let mut reader: Box<dyn Read + '_> = Box::new(raw);
+    for coding in codings.iter().rev() {
+        reader = match coding {
+            Coding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+            Coding::Brotli => Box::new(brotli::Decompressor::new(reader, 4096)),
+            Coding::Deflate => match deflate_reader(reader) {
+                Ok(r) => r,
+                Err(e) => return (Vec::new(), Err(e)),
+            },
+        };
+    }
+    read_capped(&mut reader, cap)
+}
+
+/// "deflate" is meant to be zlib-wrapped, but some servers send raw deflate: look at the header.
+fn deflate_reader<'a>(inner: Box<dyn Read + 'a>) -> io::Result<Box<dyn Read + 'a>> {
+    let mut buffered = BufReader::new(inner);
+    let head = buffered.fill_buf()?;
+    let zlib = head.len() >= 2
+        && head[0] & 0x0f == 8
+        && head[0] >> 4 <= 7
+        && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
+    Ok(if zlib {
+        Box::new(flate2::bufread::ZlibDecoder::new(buffered))
+    } else {
+        Box::new(flate2::bufread::DeflateDecoder::new(buffered))
+    })
+}
+
+/// Reads until EOF or `cap` bytes; reports whether output remained beyond the cap.
+fn read_capped(reader: &mut dyn Read, cap: usize) -> (Vec<u8>, io::Result<bool>) {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => return (out, Ok(false)),
+            Ok(n) => {
+                let room = cap - out.len();
+                if n > room {
+                    extend_capped(&mut out, &chunk[..room], cap);
+                    return (out, Ok(true));
+                }
+                extend_capped(&mut out, &chunk[..n], cap);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (out, Err(e)),
+        }
+    }
+}
+
+/// Appends without letting the vector's capacity grow past `cap` (plain `extend` may double it).
+fn extend_capped(out: &mut Vec<u8>, bytes: &[u8], cap: usize) {
+    let need = out.len() + bytes.len();
+    if need > out.capacity() {
+        let want = (out.capacity() * 2).max(need).min(cap.max(need));
+        out.reserve_exact(want - out.len());
+    }
+    out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codings_parse_in_order() {
+        assert_eq!(
+            parse_codings("gzip, identity, BR"),
+            Ok(vec![Coding::Gzip, Coding::Brotli])
+        );
+        assert_eq!(parse_codings("zstd"), Err("zstd".to_string()));
+    }
+
+    #[test]
+    fn identity_body_is_capped() {
+        let mut b = BodyBuilder::new(4, None);
+        b.push(b"abc");
+        b.push(b"defg");
+        let body = b.finish();
+        assert_eq!(body.data, b"abcd");
+        assert_eq!(body.raw_len, 7);
+        assert!(body.truncated);
+    }
+
+    #[test]
+    fn bytes_after_a_gap_are_counted_not_kept() {
+        let mut b = BodyBuilder::new(100, None);
+        b.push(b"ab");
+        b.skip(10);
+        b.push(b"cd");
+        let body = b.finish();
+        assert_eq!(body.data, b"ab");
+        assert_eq!(body.raw_len, 14);
+        assert!(body.truncated);
+    }
+
+    #[test]
+    fn corrupt_gzip_keeps_raw_bytes() {
+        let mut b = BodyBuilder::new(100, Some("gzip"));
+        b.push(b"\x1f\x8bnot really gzip");
+        let body = b.finish();
+        assert_eq!(body.data, b"\x1f\x8bnot really gzip");
+        assert!(body.decode_error.is_some());
+        assert_eq!(body.content_encoding, None);
+    }
+}
