@@ -13,7 +13,11 @@ fn build_probes() {
     std::env::set_var("RUSTC_BOOTSTRAP", "1");
     let toolchain = std::env::var("APITOP_EBPF_TOOLCHAIN").unwrap_or_else(|_| "stable".into());
     println!("cargo:rerun-if-env-changed=APITOP_EBPF_TOOLCHAIN");
-    let pkg = aya_build::Package { name: "capture-ebpf", root_dir: root, ..Default::default() };
+    let pkg = aya_build::Package {
+        name: "capture-ebpf",
+        root_dir: root,
+        ..Default::default()
+    };
     if let Err(e) = aya_build::build_ebpf([pkg], aya_build::Toolchain::Custom(&toolchain)) {
         panic!(
             "building the eBPF programs failed: {e:#}\n\

@@ -77,7 +77,14 @@ fn save_call(ctx: &ProbeContext, dir: u8, ex: bool) -> u32 {
     let ssl: u64 = ctx.arg(0).unwrap_or(0);
     let buf: u64 = ctx.arg(1).unwrap_or(0);
     let len_ptr: u64 = if ex { ctx.arg(3).unwrap_or(0) } else { 0 };
-    let args = CallArgs { ssl, buf, len_ptr, fd: -1, dir, _pad: [0; 3] };
+    let args = CallArgs {
+        ssl,
+        buf,
+        len_ptr,
+        fd: -1,
+        dir,
+        _pad: [0; 3],
+    };
     let _ = CALLS.insert(&id, &args, 0);
     0
 }
@@ -119,7 +126,11 @@ fn emit_data(args: &CallArgs, len: u64) {
         count(CTR_NO_SCRATCH, 1);
         return;
     };
-    let total = if len > u32::MAX as u64 { u32::MAX } else { len as u32 };
+    let total = if len > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        len as u32
+    };
     // SAFETY: `ev` points at this CPU's scratch slot, used by one program at a time.
     let ev = unsafe { &mut *ev };
     ev.header = header(KIND_DATA, args.ssl, args.fd);

@@ -38,7 +38,11 @@ pub enum Event {
     /// The connection object was freed; the key may be reused by a new connection.
     Close { ts: UnixNanos, key: ConnKey },
     /// The socket fd behind a connection became known.
-    Fd { ts: UnixNanos, key: ConnKey, fd: i32 },
+    Fd {
+        ts: UnixNanos,
+        key: ConnKey,
+        fd: i32,
+    },
     /// Socket addresses behind a connection, looked up by userspace.
     Addrs {
         ts: UnixNanos,
@@ -47,11 +51,18 @@ pub enum Event {
         peer: String,
     },
     /// A process became a target (or its name is first known).
-    Process { ts: UnixNanos, pid: u32, comm: String },
+    Process {
+        ts: UnixNanos,
+        pid: u32,
+        comm: String,
+    },
     /// A target process exited.
     Exit { ts: UnixNanos, pid: u32 },
     /// Events the kernel side could not deliver (ring buffer full, unreadable memory, caps).
-    Lost { ts: UnixNanos, counters: LossCounters },
+    Lost {
+        ts: UnixNanos,
+        counters: LossCounters,
+    },
 }
 
 /// Loss counters; recorded as deltas.

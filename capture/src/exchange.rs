@@ -95,13 +95,20 @@ impl Exchange {
     }
 
     pub fn scheme(&self) -> &'static str {
-        if self.tls { "https" } else { "http" }
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Path and query, even when the request used the absolute form.
     pub fn path(&self) -> String {
         let t = &self.request.target;
-        if let Some(rest) = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://")) {
+        if let Some(rest) = t
+            .strip_prefix("http://")
+            .or_else(|| t.strip_prefix("https://"))
+        {
             match rest.find('/') {
                 Some(i) => rest[i..].to_string(),
                 None => "/".to_string(),

@@ -1,7 +1,7 @@
 //! apitop's capture library: events from eBPF probes (or a recording) → connections →
 //! decoded HTTP exchanges.
+pub mod body;
 pub mod event;
 pub mod exchange;
 pub mod http1;
-pub mod body;
 pub mod procinfo;
