@@ -426,6 +426,10 @@ impl Http1Conn {
                 side.buf_ts = ts;
                 return;
             }
+            if input.is_empty() {
+                // Nothing new: the buffered partial head cannot have changed.
+                return;
+            }
             // Top the buffer up to at most `limit`: enough to finish any head we accept.
             let mut buf = std::mem::take(&mut self.sides[i].buf);
             let old_len = buf.len();
