@@ -2,7 +2,7 @@ use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
-        generated::{bpf_probe_read_user, bpf_ringbuf_output},
+        generated::{bpf_loop, bpf_probe_read_user, bpf_ringbuf_output},
     },
     macros::{map, tracepoint, uprobe, uretprobe},
     maps::{HashMap, PerCpuArray, RingBuf},
@@ -97,7 +97,8 @@ fn finish_call(ctx: &RetProbeContext) -> u32 {
         None => return 0,
     };
     let _ = CALLS.remove(&id);
-    let ret: i64 = ctx.ret();
+    // Both variants return C `int`: only the low 32 bits of the return register are defined.
+    let ret: i32 = ctx.ret();
     let len: u64 = if args.len_ptr != 0 {
         if ret != 1 {
             return 0;
@@ -120,63 +121,101 @@ fn finish_call(ctx: &RetProbeContext) -> u32 {
     0
 }
 
+/// What each `bpf_loop` iteration of [`emit_data`] needs: scalars only, so the callback's view
+/// of the caller's stack stays simple for the verifier.
+#[repr(C)]
+struct ChunkLoop {
+    header: EventHeader,
+    buf: u64,
+}
+
 /// Copies `len` bytes at `args.buf` into the ring buffer, in chunks that carry their offset.
+/// `bpf_loop` keeps verification cost flat: an unrolled 256-chunk loop exceeds the verifier's
+/// instruction budget.
 fn emit_data(args: &CallArgs, len: u64) {
-    let Some(ev) = SCRATCH.get_ptr_mut(0) else {
-        count(CTR_NO_SCRATCH, 1);
-        return;
-    };
     let total = if len > u32::MAX as u64 {
         u32::MAX
     } else {
         len as u32
     };
+    let mut h = header(KIND_DATA, args.ssl, args.fd);
+    h.dir = args.dir;
+    h.total = total;
+    let mut lp = ChunkLoop {
+        header: h,
+        buf: args.buf,
+    };
+    let chunks = total.div_ceil(CHUNK_SIZE as u32);
+    let chunks = if chunks > MAX_CHUNKS {
+        MAX_CHUNKS
+    } else {
+        chunks
+    };
+    // SAFETY: the callback only reads the `ChunkLoop` on this stack frame, which outlives the
+    // call; bpf_loop runs the callback synchronously.
+    unsafe {
+        bpf_loop(
+            chunks,
+            emit_chunk as *mut core::ffi::c_void,
+            (&raw mut lp).cast(),
+            0,
+        )
+    };
+    let sent = chunks as u64 * CHUNK_SIZE as u64;
+    if (total as u64) > sent {
+        count(CTR_TRUNCATED_BYTES, total as u64 - sent);
+    }
+}
+
+/// One chunk of [`emit_data`]; returns 1 to stop the loop.
+#[inline(never)]
+extern "C" fn emit_chunk(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
+    // SAFETY: `ctx` is the `ChunkLoop` passed by emit_data.
+    let lp = unsafe { &*(ctx as *const ChunkLoop) };
+    let Some(ev) = SCRATCH.get_ptr_mut(0) else {
+        count(CTR_NO_SCRATCH, 1);
+        return 1;
+    };
+    let offset = (index as u32).wrapping_mul(CHUNK_SIZE as u32);
+    let total = lp.header.total;
+    if offset >= total {
+        return 1;
+    }
+    let mut n = total - offset;
+    if n > CHUNK_SIZE as u32 {
+        n = CHUNK_SIZE as u32;
+    }
     // SAFETY: `ev` points at this CPU's scratch slot, used by one program at a time.
     let ev = unsafe { &mut *ev };
-    ev.header = header(KIND_DATA, args.ssl, args.fd);
-    ev.header.dir = args.dir;
-    ev.header.total = total;
-    let mut offset: u32 = 0;
-    for _ in 0..MAX_CHUNKS {
-        if offset >= total {
-            return;
-        }
-        let mut n = total - offset;
-        if n > CHUNK_SIZE as u32 {
-            n = CHUNK_SIZE as u32;
-        }
-        ev.header.offset = offset;
-        ev.header.len = n;
-        // SAFETY: n ≤ CHUNK_SIZE, the size of `data`; the source is user memory read with a checked helper.
-        let r = unsafe {
-            bpf_probe_read_user(
-                ev.data.as_mut_ptr().cast(),
-                n,
-                (args.buf + offset as u64) as *const core::ffi::c_void,
-            )
-        };
-        if r != 0 {
-            count(CTR_READ_FAULT, 1);
-            return;
-        }
-        let size = HEADER_SIZE as u64 + n as u64;
-        // SAFETY: `size` ≤ size_of::<DataEvent>() and `ev` is a valid map value of that size.
-        let r = unsafe {
-            bpf_ringbuf_output(
-                (&raw const EVENTS).cast_mut().cast(),
-                (ev as *mut DataEvent).cast(),
-                size,
-                BPF_RB_NO_WAKEUP as u64,
-            )
-        };
-        if r != 0 {
-            count(CTR_RING_FULL, 1);
-        }
-        offset += n;
+    ev.header = lp.header;
+    ev.header.offset = offset;
+    ev.header.len = n;
+    // SAFETY: n ≤ CHUNK_SIZE, the size of `data`; the source is user memory read with a checked helper.
+    let r = unsafe {
+        bpf_probe_read_user(
+            ev.data.as_mut_ptr().cast(),
+            n,
+            (lp.buf + offset as u64) as *const core::ffi::c_void,
+        )
+    };
+    if r != 0 {
+        count(CTR_READ_FAULT, 1);
+        return 1;
     }
-    if offset < total {
-        count(CTR_TRUNCATED_BYTES, (total - offset) as u64);
+    let size = HEADER_SIZE as u64 + n as u64;
+    // SAFETY: `size` ≤ size_of::<DataEvent>() and `ev` is a valid map value of that size.
+    let r = unsafe {
+        bpf_ringbuf_output(
+            (&raw const EVENTS).cast_mut().cast(),
+            (ev as *mut DataEvent).cast(),
+            size,
+            BPF_RB_NO_WAKEUP as u64,
+        )
+    };
+    if r != 0 {
+        count(CTR_RING_FULL, 1);
     }
+    0
 }
 
 #[uprobe]

@@ -4,4 +4,7 @@ pub mod body;
 pub mod event;
 pub mod exchange;
 pub mod http1;
+#[cfg(feature = "live")]
+pub mod live;
+pub mod output;
 pub mod procinfo;
