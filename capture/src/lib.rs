@@ -4,7 +4,10 @@ pub mod body;
 pub mod event;
 pub mod exchange;
 pub mod http1;
+pub mod http2;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod output;
+pub mod pipeline;
 pub mod procinfo;
+pub mod record;

@@ -1,0 +1,399 @@
+//! Events → connections → decoded exchanges. The same code runs on live events and on a
+//! recording, so replaying a recording gives what the live capture gave.
+use std::collections::HashMap;
+
+use crate::event::{ConnKey, Direction, Event, Limits};
+use crate::exchange::{Exchange, OpaqueConnection, Protocol, UnixNanos};
+use crate::http1::{self, Completed, Http1Conn, Sniff};
+use crate::output::{CaptureStats, Output};
+
+/// Bytes kept per connection while deciding what protocol it speaks.
+const SNIFF_LIMIT: usize = 16 * 1024;
+
+pub struct Pipeline {
+    limits: Limits,
+    conns: HashMap<ConnKey, Conn>,
+    comms: HashMap<u32, String>,
+    next_conn_id: u64,
+    next_exchange_id: u64,
+    /// Monotonic activity counter, for evicting the least recently active connection.
+    tick: u64,
+    stats: CaptureStats,
+}
+
+struct Conn {
+    id: u64,
+    tls: bool,
+    local: Option<String>,
+    peer: Option<String>,
+    start: UnixNanos,
+    last: UnixNanos,
+    last_tick: u64,
+    written: u64,
+    read: u64,
+    /// Per direction: (total of the call in progress, next expected offset).
+    calls: [Option<(u32, u32)>; 2],
+    decoder: Decoder,
+}
+
+enum Decoder {
+    /// Not decided yet: chunks kept in arrival order.
+    Sniffing {
+        chunks: Vec<(Direction, UnixNanos, Vec<u8>)>,
+        len: usize,
+    },
+    Http1(Box<Http1Conn>),
+    /// Not HTTP (or decoding gave up); bytes are only counted.
+    Opaque { reason: String },
+}
+
+fn dir_index(d: Direction) -> usize {
+    match d {
+        Direction::Write => 0,
+        Direction::Read => 1,
+    }
+}
+
+impl Pipeline {
+    pub fn new(limits: Limits) -> Self {
+        Pipeline {
+            limits,
+            conns: HashMap::new(),
+            comms: HashMap::new(),
+            next_conn_id: 1,
+            next_exchange_id: 1,
+            tick: 0,
+            stats: CaptureStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> CaptureStats {
+        self.stats
+    }
+
+    /// Connections currently tracked.
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Process one event; decoded results are appended to `out`.
+    pub fn push(&mut self, ev: Event, out: &mut Vec<Output>) {
+        match ev {
+            Event::Data {
+                ts,
+                key,
+                dir,
+                total,
+                offset,
+                bytes,
+                tls,
+                ..
+            } => self.data(ts, key, dir, total, offset, &bytes, tls, out),
+            Event::Close { ts, key } => {
+                if let Some(c) = self.conns.remove(&key) {
+                    self.finish_conn(key, c, ts, "connection closed", out);
+                }
+            }
+            Event::Fd { .. } => {}
+            Event::Addrs {
+                key, local, peer, ..
+            } => {
+                let c = self.conn(key, 0, true, out);
+                c.local = Some(local);
+                c.peer = Some(peer);
+            }
+            Event::Process { ts, pid, comm } => {
+                self.comms.insert(pid, comm.clone());
+                out.push(Output::Process { ts, pid, comm });
+            }
+            Event::Exit { ts, pid } => {
+                let keys: Vec<ConnKey> = self.conns.keys().filter(|k| k.pid == pid).copied().collect();
+                for key in sorted(keys) {
+                    if let Some(c) = self.conns.remove(&key) {
+                        self.finish_conn(key, c, ts, "process exited", out);
+                    }
+                }
+                out.push(Output::Exit { ts, pid });
+            }
+            Event::Lost { counters, .. } => self.stats.losses.add(&counters),
+        }
+    }
+
+    /// The capture ended: completes what every open connection holds.
+    pub fn finish(&mut self, ts: UnixNanos, out: &mut Vec<Output>) {
+        let keys: Vec<ConnKey> = self.conns.keys().copied().collect();
+        for key in sorted(keys) {
+            if let Some(c) = self.conns.remove(&key) {
+                self.finish_conn(key, c, ts, "capture ended", out);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn data(
+        &mut self,
+        ts: UnixNanos,
+        key: ConnKey,
+        dir: Direction,
+        total: u32,
+        offset: u32,
+        bytes: &[u8],
+        tls: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let limits = self.limits;
+        let mut lost = 0u64;
+        let mut dropped = false;
+        {
+            let c = self.conn(key, ts, tls, out);
+            c.last = ts;
+            let i = dir_index(dir);
+            // Chunks of one call arrive in order; a jump in offset is a chunk the kernel could
+            // not deliver (counted there), a call that ends early is its missing tail.
+            match (c.calls[i], offset) {
+                (Some((t, next)), 0) if next < t => lost += u64::from(t - next),
+                (Some((_, next)), o) if o > 0 && o > next => lost += u64::from(o - next),
+                (Some((_, next)), o) if o > 0 && o < next => dropped = true,
+                (None, o) if o > 0 => lost += u64::from(o),
+                _ => {}
+            }
+            if !dropped {
+                let end = offset.saturating_add(bytes.len() as u32);
+                c.calls[i] = if end >= total { None } else { Some((total, end)) };
+                match dir {
+                    Direction::Write => c.written += bytes.len() as u64,
+                    Direction::Read => c.read += bytes.len() as u64,
+                }
+            }
+        }
+        if dropped {
+            self.stats.dropped_events += 1;
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if lost > 0 {
+            if let Decoder::Http1(h) = &mut c.decoder {
+                h.gap(dir, lost);
+            }
+        }
+        let mut completed = Vec::new();
+        let mut errors = 0;
+        match &mut c.decoder {
+            Decoder::Sniffing { chunks, len } => {
+                chunks.push((dir, ts, bytes.to_vec()));
+                *len += bytes.len();
+                match decide(chunks, *len) {
+                    Some(Sniff::Http1) => {
+                        let mut h = Box::new(Http1Conn::new(limits));
+                        for (d, t, b) in std::mem::take(chunks) {
+                            match h.feed(d, t, &b) {
+                                Ok(done) => completed.extend(done),
+                                Err(_) => errors += 1,
+                            }
+                        }
+                        c.decoder = Decoder::Http1(h);
+                    }
+                    Some(_) => {
+                        c.decoder = Decoder::Opaque {
+                            reason: "not HTTP".into(),
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Decoder::Http1(h) => match h.feed(dir, ts, bytes) {
+                Ok(done) => completed.extend(done),
+                Err(_) => errors += 1,
+            },
+            Decoder::Opaque { .. } => {
+                // Attached mid-connection, or a protocol switch: a later call that starts with
+                // an HTTP/1 message brings decoding back.
+                if offset == 0 && http1::sniff(bytes) == Sniff::Http1 {
+                    let mut h = Box::new(Http1Conn::new(limits));
+                    match h.feed(dir, ts, bytes) {
+                        Ok(done) => completed.extend(done),
+                        Err(_) => errors += 1,
+                    }
+                    c.decoder = Decoder::Http1(h);
+                }
+            }
+        }
+        if let Decoder::Http1(h) = &c.decoder {
+            if h.upgraded() {
+                // WebSocket or another protocol now: keep counting bytes.
+                let mut h = std::mem::replace(
+                    &mut c.decoder,
+                    Decoder::Opaque {
+                        reason: "upgraded from HTTP/1.1".into(),
+                    },
+                );
+                if let Decoder::Http1(h) = &mut h {
+                    completed.extend(h.finish(ts, "connection upgraded"));
+                }
+            }
+        }
+        self.stats.decode_errors += errors;
+        self.emit(key, completed, out);
+    }
+
+    /// The connection for `key`, created (and the least recently active one evicted past the
+    /// cap) if new.
+    fn conn(&mut self, key: ConnKey, ts: UnixNanos, tls: bool, out: &mut Vec<Output>) -> &mut Conn {
+        self.tick += 1;
+        if !self.conns.contains_key(&key) {
+            if self.conns.len() >= self.limits.max_connections {
+                if let Some((&old, _)) = self.conns.iter().min_by_key(|(_, c)| c.last_tick) {
+                    if let Some(c) = self.conns.remove(&old) {
+                        self.stats.evicted_connections += 1;
+                        self.finish_conn(old, c, ts, "evicted: too many open connections", out);
+                    }
+                }
+            }
+            self.stats.connections += 1;
+            let id = self.next_conn_id;
+            self.next_conn_id += 1;
+            self.conns.insert(
+                key,
+                Conn {
+                    id,
+                    tls,
+                    local: None,
+                    peer: None,
+                    start: ts,
+                    last: ts,
+                    last_tick: 0,
+                    written: 0,
+                    read: 0,
+                    calls: [None, None],
+                    decoder: Decoder::Sniffing {
+                        chunks: Vec::new(),
+                        len: 0,
+                    },
+                },
+            );
+        }
+        let tick = self.tick;
+        let c = self.conns.get_mut(&key).expect("inserted above");
+        c.last_tick = tick;
+        if c.start == 0 {
+            c.start = ts;
+        }
+        c
+    }
+
+    fn finish_conn(&mut self, key: ConnKey, mut c: Conn, ts: UnixNanos, reason: &str, out: &mut Vec<Output>) {
+        let completed = match &mut c.decoder {
+            Decoder::Http1(h) => h.finish(ts, reason),
+            Decoder::Sniffing { len: 0, .. } => Vec::new(),
+            Decoder::Sniffing { chunks, .. } => {
+                // Too little to decide; a lone HTTP/1 head still decodes.
+                let mut h = Http1Conn::new(self.limits);
+                let mut done = Vec::new();
+                let mut ok = true;
+                for (d, t, b) in std::mem::take(chunks) {
+                    match h.feed(d, t, &b) {
+                        Ok(x) => done.extend(x),
+                        Err(_) => ok = false,
+                    }
+                }
+                done.extend(h.finish(ts, reason));
+                if !ok || done.is_empty() {
+                    c.decoder = Decoder::Opaque {
+                        reason: "not HTTP".into(),
+                    };
+                }
+                done
+            }
+            Decoder::Opaque { .. } => Vec::new(),
+        };
+        self.emit_for(key.pid, &c, completed, out);
+        if let Decoder::Opaque { reason } = &c.decoder {
+            self.stats.opaque_connections += 1;
+            out.push(Output::Opaque(OpaqueConnection {
+                conn_id: c.id,
+                pid: key.pid,
+                comm: self.comm(key.pid),
+                tls: c.tls,
+                local_addr: c.local.clone(),
+                peer_addr: c.peer.clone(),
+                bytes_written: c.written,
+                bytes_read: c.read,
+                start: c.start,
+                end: c.last.max(c.start),
+                reason: reason.clone(),
+            }));
+        }
+    }
+
+    fn comm(&self, pid: u32) -> String {
+        self.comms.get(&pid).cloned().unwrap_or_default()
+    }
+
+    fn emit(&mut self, key: ConnKey, completed: Vec<Completed>, out: &mut Vec<Output>) {
+        if completed.is_empty() {
+            return;
+        }
+        if let Some(c) = self.conns.remove(&key) {
+            self.emit_for(key.pid, &c, completed, out);
+            self.conns.insert(key, c);
+        }
+    }
+
+    fn emit_for(&mut self, pid: u32, c: &Conn, completed: Vec<Completed>, out: &mut Vec<Output>) {
+        let comm = self.comm(pid);
+        for done in completed {
+            let id = self.next_exchange_id;
+            self.next_exchange_id += 1;
+            self.stats.exchanges += 1;
+            out.push(Output::Exchange(Box::new(Exchange {
+                id,
+                pid,
+                comm: comm.clone(),
+                protocol: Protocol::Http1,
+                tls: c.tls,
+                role: done.role,
+                conn_id: c.id,
+                local_addr: c.local.clone(),
+                peer_addr: c.peer.clone(),
+                stream_id: None,
+                request: done.request,
+                response: done.response,
+                start: done.start,
+                end: done.end,
+                error: done.error,
+            })));
+        }
+    }
+}
+
+/// Deterministic order for connections finished together, so replays match.
+fn sorted(mut keys: Vec<ConnKey>) -> Vec<ConnKey> {
+    keys.sort();
+    keys
+}
+
+/// Decides the protocol from the first bytes of either direction; None to wait for more.
+fn decide(chunks: &[(Direction, UnixNanos, Vec<u8>)], len: usize) -> Option<Sniff> {
+    let mut verdicts = Vec::new();
+    for d in [Direction::Write, Direction::Read] {
+        let bytes: Vec<u8> = chunks
+            .iter()
+            .filter(|(x, _, _)| *x == d)
+            .flat_map(|(_, _, b)| b.iter().copied())
+            .take(SNIFF_LIMIT)
+            .collect();
+        if bytes.is_empty() {
+            continue;
+        }
+        verdicts.push(http1::sniff(&bytes));
+    }
+    if verdicts.contains(&Sniff::Http1) {
+        return Some(Sniff::Http1);
+    }
+    if len >= SNIFF_LIMIT || (!verdicts.is_empty() && verdicts.iter().all(|v| *v == Sniff::NotHttp)) {
+        return Some(Sniff::NotHttp);
+    }
+    None
+}

@@ -1,0 +1,122 @@
+//! Command-line interface.
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const ABOUT: &str = "htop for live API traffic: HTTP requests and responses from the processes you pick, \
+read from TLS libraries with eBPF (no proxy, no certificates).";
+
+const AFTER: &str = "\
+Examples:
+  sudo apitop                          pick processes in the terminal UI
+  sudo apitop --list                   processes and whether their TLS can be captured
+  sudo apitop --json -p 1234 -p 5678   one JSON object per HTTP exchange on stdout
+  sudo apitop --json -n nginx          every process named nginx, now and later
+  sudo apitop -- curl https://...      start a command and capture it from its first byte
+  sudo apitop -w trace.apitop -p 1234  also record raw capture events (file mode 0600)
+  apitop -r trace.apitop               decode a recording again, no root needed
+
+Live capture needs root (CAP_BPF, CAP_PERFMON) and a kernel with BTF.";
+
+#[derive(Debug, Parser)]
+#[command(name = "apitop", version, about = ABOUT, after_help = AFTER)]
+pub struct Cli {
+    /// List processes with their TLS capture status and exit.
+    #[arg(long, conflicts_with_all = ["pids", "names", "read", "write", "command"])]
+    pub list: bool,
+
+    /// Capture this process (repeatable).
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// Capture every process with this name, including ones started later (repeatable).
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Headless: print one JSON object per exchange on stdout instead of the terminal UI.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the raw capture events to FILE (created with mode 0600).
+    #[arg(short = 'w', long = "write", value_name = "FILE", conflicts_with = "read")]
+    pub write: Option<PathBuf>,
+
+    /// Decode a recording made with -w instead of capturing live (no root needed).
+    #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with_all = ["pids", "names", "command"])]
+    pub read: Option<PathBuf>,
+
+    /// Body bytes kept per request or response, after decompression; the rest is counted and
+    /// marked truncated. Accepts K/M/G suffixes (powers of 1024).
+    #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = parse_size)]
+    pub max_body: usize,
+
+    /// Exchanges kept in the UI's store; the oldest are evicted past it.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_exchanges: usize,
+
+    /// Connections tracked at once; the least recently active is dropped past it (and counted).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Bytes buffered per connection and direction while waiting for a complete header block.
+    #[arg(long, value_name = "BYTES", default_value = "256K", value_parser = parse_size)]
+    pub max_header: usize,
+
+    /// UI theme: "dark", "light", or a theme file that overrides only the fields it names.
+    #[arg(long, value_name = "NAME|FILE", default_value = "dark")]
+    pub theme: String,
+
+    /// A command to start and capture from its first byte (run as the invoking user under sudo).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl Cli {
+    pub fn limits(&self) -> capture::event::Limits {
+        capture::event::Limits {
+            max_body: self.max_body,
+            max_header_buffer: self.max_header,
+            max_connections: self.max_connections.max(1),
+        }
+    }
+
+    pub fn has_targets(&self) -> bool {
+        !self.pids.is_empty() || !self.names.is_empty() || !self.command.is_empty()
+    }
+}
+
+/// `1048576`, `512K`, `1M`, `2MiB`, `1G`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let lower = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (num, mult) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 1usize << 10),
+        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
+        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
+        _ => (lower, 1),
+    };
+    num.trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a size (examples: 65536, 512K, 1M)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! `--json` and `--list`: output for scripts and pipes.
+use std::io::Write;
+
+use anyhow::Result;
+use capture::output::Output;
+use capture::procinfo::{self, Inspector};
+
+use crate::session::{self, Ended, Session};
+
+/// Runs a session to its end, printing one JSON line per exchange (flushed as it completes).
+/// Returns when the session ends by itself, on SIGINT/SIGTERM, or when stdout is closed.
+pub fn run(mut session: Session, names: &[String]) -> Result<()> {
+    session::install_stop_signals();
+    let mut notes = Notes {
+        names: names.to_vec(),
+        ..Notes::default()
+    };
+    let stdout = std::io::stdout();
+    let mut out = Vec::new();
+    let mut stdout_open = true;
+    let replay = session.is_replay();
+    loop {
+        let step = session.step(&mut out);
+        stdout_open &= print(&mut stdout.lock(), &mut out, &mut notes);
+        let ended = match step {
+            Ok(e) => e,
+            Err(e) => {
+                // A damaged recording: report what was decoded, then the error.
+                let stats = session.finish(&mut out)?;
+                print(&mut stdout.lock(), &mut out, &mut notes);
+                eprintln!("{}", crate::json::summary_line(&stats));
+                return Err(e);
+            }
+        };
+        if let Some(Ended::CommandExited(status)) = &ended {
+            eprintln!("apitop: the command exited ({status})");
+        }
+        if ended.is_some() || session::stop_requested() || !stdout_open {
+            break;
+        }
+        if !replay {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    let stats = session.finish(&mut out)?;
+    print(&mut stdout.lock(), &mut out, &mut notes);
+    eprintln!("{}", crate::json::summary_line(&stats));
+    Ok(())
+}
+
+/// Which process lines go to stderr: the targets asked for, not every short-lived child.
+#[derive(Default)]
+struct Notes {
+    started: bool,
+    names: Vec<String>,
+    announced: std::collections::HashMap<u32, String>,
+}
+
+/// Prints and clears `out`; false once stdout is gone (a closed pipe ends the capture quietly).
+fn print(w: &mut impl Write, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
+    let mut ok = true;
+    for o in out.drain(..) {
+        match o {
+            Output::Exchange(x) => {
+                let line = crate::json::exchange(&x).to_string();
+                ok &= writeln!(w, "{line}").and_then(|_| w.flush()).is_ok();
+            }
+            Output::Opaque(c) => eprintln!("{}", crate::json::opaque_line(&c)),
+            Output::Process { pid, comm, .. } => {
+                if !notes.started || notes.names.contains(&comm) {
+                    eprintln!("apitop: capturing pid {pid} ({comm})");
+                    notes.announced.insert(pid, comm);
+                }
+            }
+            Output::Exit { pid, .. } => {
+                if let Some(comm) = notes.announced.remove(&pid) {
+                    eprintln!("apitop: pid {pid} ({comm}) exited");
+                }
+            }
+        }
+    }
+    notes.started = true;
+    ok
+}
+
+/// `--list`: one line per process (or one JSON object with `--json`).
+pub fn list(json: bool) -> Result<()> {
+    let procs = Inspector::new().list();
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    if !json {
+        writeln!(w, "{}", procinfo::format_list_header())?;
+    }
+    for p in &procs {
+        if json {
+            let v = serde_json::json!({
+                "pid": p.pid,
+                "ppid": p.ppid,
+                "user": p.user,
+                "comm": p.comm,
+                "cmdline": p.cmdline,
+                "exe": p.exe,
+                "tls": p.tls.kind,
+                "capturable": p.tls.capturable,
+                "reason": p.tls.reason,
+            });
+            writeln!(w, "{v}")?;
+        } else {
+            writeln!(w, "{}", procinfo::format_list_line(p))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! One capture session: where events come from (live probes or a recording), the recording
+//! being written, and the decoding pipeline. Headless output and the UI both drive it.
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use capture::event::{Event, Limits};
+use capture::output::{CaptureStats, Output};
+use capture::pipeline::Pipeline;
+use capture::record::{Reader, Writer};
+
+/// What to capture.
+#[derive(Clone, Debug, Default)]
+pub struct Targets {
+    pub pids: Vec<u32>,
+    pub names: Vec<String>,
+    pub command: Vec<String>,
+}
+
+/// Why a session ended by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The spawned command exited.
+    CommandExited(String),
+    /// Every target process exited and nothing more can match.
+    NoTargetsLeft,
+    /// The recording was read to its end.
+    EndOfRecording,
+}
+
+/// Set by SIGINT/SIGTERM.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM ask the session to stop cleanly (flush, summary, exit 0).
+pub fn install_stop_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+enum Source {
+    #[cfg(feature = "live")]
+    Live(Box<capture::live::LiveCapture>),
+    Replay(Reader<std::io::BufReader<std::fs::File>>),
+}
+
+pub struct Session {
+    source: Source,
+    pipeline: Pipeline,
+    writer: Option<Writer>,
+    child: Option<Child>,
+    /// With only `-p` targets, the session ends when they have all exited.
+    end_without_targets: bool,
+    events: Vec<Event>,
+    /// Outputs produced while setting up, handed out by the first `step`.
+    pending: Vec<Output>,
+    last_ts: u64,
+}
+
+impl Session {
+    /// Reads a recording made with `-w`.
+    pub fn replay(path: &Path, limits: Limits) -> Result<Self> {
+        let reader = Reader::open(path)?;
+        Ok(Session {
+            source: Source::Replay(reader),
+            pipeline: Pipeline::new(limits),
+            writer: None,
+            child: None,
+            end_without_targets: false,
+            events: Vec::new(),
+            pending: Vec::new(),
+            last_ts: 0,
+        })
+    }
+
+    /// Loads the probes and attaches to the targets. With `keep_open`, the session goes on with
+    /// no targets (the UI's picker adds them later).
+    #[cfg(feature = "live")]
+    pub fn live(
+        targets: &Targets,
+        write: Option<&PathBuf>,
+        limits: Limits,
+        keep_open: bool,
+    ) -> Result<Self> {
+        use capture::live::LiveCapture;
+        let mut live = LiveCapture::new()?;
+        let mut writer = match write {
+            Some(p) => Some(Writer::create(p)?),
+            None => None,
+        };
+        let mut events = Vec::new();
+        for &pid in &targets.pids {
+            events.push(live.add_pid(pid)?);
+        }
+        for name in &targets.names {
+            events.extend(live.watch_name(name)?);
+        }
+        let mut child = None;
+        if !targets.command.is_empty() {
+            let paused = crate::spawn::spawn_paused(&targets.command)?;
+            let comm: String = paused
+                .exe
+                .file_name()
+                .map(|n| n.to_string_lossy().chars().take(15).collect())
+                .unwrap_or_default();
+            events.push(live.add_spawned(paused.pid, &paused.exe.clone(), &comm)?);
+            child = Some(paused.release()?);
+        }
+        if let Some(w) = writer.as_mut() {
+            for ev in &events {
+                w.write(ev)?;
+            }
+        }
+        let mut pipeline = Pipeline::new(limits);
+        let mut outputs = Vec::new();
+        for ev in events {
+            pipeline.push(ev, &mut outputs);
+        }
+        let s = Session {
+            source: Source::Live(Box::new(live)),
+            pipeline,
+            writer,
+            child,
+            end_without_targets: !keep_open && targets.names.is_empty() && targets.command.is_empty(),
+            events: Vec::new(),
+            pending: outputs,
+            last_ts: 0,
+        };
+        Ok(s)
+    }
+
+    /// Attaches to one more process while the capture runs (the UI's picker).
+    #[cfg(feature = "live")]
+    pub fn attach(&mut self, pid: u32, out: &mut Vec<Output>) -> Result<()> {
+        let Source::Live(live) = &mut self.source else {
+            anyhow::bail!("a recording is being replayed: nothing to attach to");
+        };
+        let ev = live.add_pid(pid)?;
+        self.record_and_decode(vec![ev], out)
+    }
+
+    /// Stops capturing one process.
+    #[cfg(feature = "live")]
+    pub fn detach(&mut self, pid: u32, out: &mut Vec<Output>) -> Result<()> {
+        if let Source::Live(live) = &mut self.source {
+            live.remove_pid(pid);
+            let ev = Event::Exit {
+                ts: capture::live::now(),
+                pid,
+            };
+            self.record_and_decode(vec![ev], out)?;
+        }
+        Ok(())
+    }
+
+    /// Takes in what has arrived since the last call; Some when the session has ended by itself.
+    pub fn step(&mut self, out: &mut Vec<Output>) -> Result<Option<Ended>> {
+        out.append(&mut self.pending);
+        let mut events = std::mem::take(&mut self.events);
+        let ended = match &mut self.source {
+            #[cfg(feature = "live")]
+            Source::Live(live) => {
+                live.poll(&mut events);
+                let mut ended = None;
+                if let Some(child) = self.child.as_mut() {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        // Whatever the command did last is already in the ring buffer.
+                        live.poll(&mut events);
+                        ended = Some(Ended::CommandExited(status.to_string()));
+                    }
+                }
+                if ended.is_none() && self.end_without_targets && live.targets().next().is_none() {
+                    live.poll(&mut events);
+                    ended = Some(Ended::NoTargetsLeft);
+                }
+                ended
+            }
+            Source::Replay(reader) => {
+                // A bounded batch per step keeps the UI responsive on large recordings.
+                let mut ended = None;
+                for _ in 0..4096 {
+                    match reader.next() {
+                        Some(Ok(ev)) => events.push(ev),
+                        Some(Err(e)) => {
+                            self.decode(&mut events, out)?;
+                            return Err(e.into());
+                        }
+                        None => {
+                            ended = Some(Ended::EndOfRecording);
+                            break;
+                        }
+                    }
+                }
+                ended
+            }
+        };
+        self.decode(&mut events, out)?;
+        self.events = events;
+        Ok(ended)
+    }
+
+    fn decode(&mut self, events: &mut Vec<Event>, out: &mut Vec<Output>) -> Result<()> {
+        let batch = std::mem::take(events);
+        self.record_and_decode(batch, out)
+    }
+
+    fn record_and_decode(&mut self, batch: Vec<Event>, out: &mut Vec<Output>) -> Result<()> {
+        if let Some(w) = self.writer.as_mut() {
+            for ev in &batch {
+                w.write(ev)?;
+            }
+            if !batch.is_empty() {
+                w.flush()?;
+            }
+        }
+        for ev in batch {
+            self.last_ts = self.last_ts.max(ev.ts());
+            self.pipeline.push(ev, out);
+        }
+        Ok(())
+    }
+
+    /// Ends the capture: detaches (dropping the probes), completes open connections, closes the
+    /// recording.
+    pub fn finish(mut self, out: &mut Vec<Output>) -> Result<CaptureStats> {
+        let ts = self.last_ts;
+        self.pipeline.finish(ts, out);
+        if let Some(w) = self.writer.as_mut() {
+            w.flush().context("finishing the recording")?;
+        }
+        Ok(self.pipeline.stats())
+    }
+
+    pub fn stats(&self) -> CaptureStats {
+        self.pipeline.stats()
+    }
+
+    /// Whether this session reads a recording rather than live probes.
+    pub fn is_replay(&self) -> bool {
+        matches!(self.source, Source::Replay(_))
+    }
+}
