@@ -1,0 +1,1034 @@
+//! The UI state and its one entry point, [`App::handle`]: a message in, effects out, no I/O.
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use capture::exchange::UnixNanos;
+use capture::output::{CaptureStats, Output};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+
+use super::clipboard::Route;
+use super::endpoints::{EndpointTree, NodeId};
+use super::filter::{Filter, FilterError};
+use super::highlight::Highlighter;
+use super::keymap::{self, Action, Mode};
+use super::layout::{self, Areas, Pane, Panes};
+use super::picker::{self, Picker, ProcessRow};
+use super::store::{Entry, Seq, SortKey, Store};
+use super::theme::Theme;
+use super::views::detail;
+
+/// Pretty JSON up to this size is highlighted inside `handle`; larger goes to a task.
+pub const HIGHLIGHT_INLINE_MAX: usize = 16 * 1024;
+/// How long a notice stays in the bar.
+const NOTICE_NS: u64 = 5_000_000_000;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The theme: `Theme::load("dark" | "light" | path)`.
+    pub theme: Theme,
+    /// The store keeps the newest this many exchanges.
+    pub max_exchanges: usize,
+    /// Start in the process picker (no targets were given).
+    pub open_picker: bool,
+    /// Capture's body cap, shown next to truncated bodies.
+    pub max_body: Option<u64>,
+    /// Targets given on the command line: (pid, name).
+    pub targets: Vec<(u32, String)>,
+    /// What feeds the UI, for the status bar: `live`, or a recording's file name.
+    pub source: String,
+    /// Seconds east of UTC for displayed times; the runtime fills in the local offset.
+    pub utc_offset: Option<i32>,
+    /// A fixed clock (tests): ticks are ignored and this is "now".
+    pub fixed_now: Option<UnixNanos>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            theme: Theme::default(),
+            max_exchanges: 100_000,
+            open_picker: false,
+            max_body: None,
+            targets: Vec::new(),
+            source: "live".into(),
+            utc_offset: None,
+            fixed_now: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tab {
+    Request,
+    Response,
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Capture(Output),
+    Stats(CaptureStats),
+    /// A frame tick: wall-clock now.
+    Tick(UnixNanos),
+    Resize(u16, u16),
+    /// A highlighted body, computed off the render path for [`Effect::Highlight`].
+    Highlighted {
+        gen: u64,
+        lines: Vec<Line<'static>>,
+    },
+    Processes(Vec<ProcessRow>),
+    /// The outcome of an [`Effect::Clipboard`].
+    Copied(Route),
+    /// Something the capture side wants the user to know (attach failed, ...).
+    Notice(String),
+    /// The capture source ended (end of a recording, or capture stopped).
+    CaptureEnded(Option<String>),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Effect {
+    Attach(Vec<u32>),
+    Detach(u32),
+    Clipboard(String),
+    /// Highlight `text` (pretty JSON) and answer with `Msg::Highlighted { gen, .. }`.
+    Highlight {
+        gen: u64,
+        text: String,
+    },
+    /// List processes and answer with `Msg::Processes`.
+    RefreshProcesses,
+    Quit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub pid: u32,
+    pub comm: String,
+    pub alive: bool,
+}
+
+pub struct CopyPopup {
+    pub command: String,
+    pub warnings: Vec<String>,
+    /// None until the runtime reports how the copy went.
+    pub route: Option<Route>,
+}
+
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+    pub until: UnixNanos,
+}
+
+/// The detail pane's built lines for one (exchange, tab).
+struct DetailCache {
+    key: (Seq, Tab),
+    lines: Vec<Line<'static>>,
+    body_start: usize,
+    /// Generation of the highlight job this cache waits for.
+    pending: Option<u64>,
+}
+
+pub struct App {
+    pub(crate) theme: Theme,
+    highlighter: Arc<Highlighter>,
+    cfg: Config,
+    pub(crate) store: Store,
+    pub(crate) tree: EndpointTree,
+    size: Rect,
+    pub(crate) panes: Panes,
+    focus: Pane,
+    help: Option<(Mode, usize)>,
+    pub(crate) popup: Option<CopyPopup>,
+    pub(crate) picker: Option<Picker>,
+    filter_open: bool,
+    pub(crate) filter_text: String,
+    filter_before: String,
+    filter: Option<Filter>,
+    pub(crate) filter_error: Option<FilterError>,
+    /// Endpoint-tree drill-down: the list shows this subtree only.
+    drill: Option<NodeId>,
+    selected: Option<Seq>,
+    /// Display row of `selected` at the last sync (where to land if it disappears).
+    sel_row: usize,
+    pub(crate) list_offset: usize,
+    follow: bool,
+    reverse: bool,
+    /// The newest exchange in the view, for follow under any sort.
+    newest_match: Option<Seq>,
+    tab: Tab,
+    detail_scroll: usize,
+    detail: Option<DetailCache>,
+    highlight_gen: u64,
+    /// Highlighted bodies by (exchange, tab), so revisiting one is instant.
+    highlighted: HashMap<(Seq, Tab), Arc<Vec<Line<'static>>>>,
+    tree_sel: Option<NodeId>,
+    pub(crate) tree_offset: usize,
+    collapsed: HashSet<NodeId>,
+    /// Visible tree rows, recomputed when nodes are added or collapsed.
+    pub(crate) tree_rows: Vec<NodeId>,
+    tree_rows_nodes: usize,
+    pub(crate) stats: CaptureStats,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) opaque: u64,
+    pub(crate) total_seen: u64,
+    pub(crate) rate: f64,
+    rate_mark: Option<(UnixNanos, u64)>,
+    now: UnixNanos,
+    pub(crate) notice: Option<Notice>,
+    pub(crate) ended: Option<String>,
+    quit: bool,
+}
+
+impl App {
+    pub fn new(cfg: Config) -> App {
+        let highlighter = Arc::new(Highlighter::new(&cfg.theme));
+        let mut app = App {
+            theme: cfg.theme.clone(),
+            highlighter,
+            store: Store::new(cfg.max_exchanges),
+            tree: EndpointTree::default(),
+            size: Rect::new(0, 0, 80, 24),
+            panes: Panes::default(),
+            focus: Pane::List,
+            help: None,
+            popup: None,
+            picker: None,
+            filter_open: false,
+            filter_text: String::new(),
+            filter_before: String::new(),
+            filter: None,
+            filter_error: None,
+            drill: None,
+            selected: None,
+            sel_row: 0,
+            list_offset: 0,
+            follow: true,
+            reverse: false,
+            newest_match: None,
+            tab: Tab::Request,
+            detail_scroll: 0,
+            detail: None,
+            highlight_gen: 0,
+            highlighted: HashMap::new(),
+            tree_sel: None,
+            tree_offset: 0,
+            collapsed: HashSet::new(),
+            tree_rows: Vec::new(),
+            tree_rows_nodes: 0,
+            stats: CaptureStats::default(),
+            targets: cfg
+                .targets
+                .iter()
+                .map(|(pid, comm)| Target {
+                    pid: *pid,
+                    comm: comm.clone(),
+                    alive: true,
+                })
+                .collect(),
+            opaque: 0,
+            total_seen: 0,
+            rate: 0.0,
+            rate_mark: None,
+            now: cfg.fixed_now.unwrap_or(0),
+            notice: None,
+            ended: None,
+            quit: false,
+            cfg,
+        };
+        if let Some(w) = app.highlighter.warning.clone() {
+            app.notify(w, true);
+        }
+        app
+    }
+
+    /// The effects to run at start (the picker's first process list).
+    pub fn start(&mut self) -> Vec<Effect> {
+        if self.cfg.open_picker {
+            self.picker = Some(Picker::new());
+            return vec![Effect::RefreshProcesses];
+        }
+        Vec::new()
+    }
+
+    pub fn highlighter(&self) -> Arc<Highlighter> {
+        self.highlighter.clone()
+    }
+
+    pub fn handle(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match msg {
+            Msg::Capture(out) => {
+                // Hot path: no view maintenance here; `sync` folds arrivals in once per frame.
+                self.capture(out);
+                return fx;
+            }
+            Msg::Key(k) => self.key(k, &mut fx),
+            Msg::Stats(s) => self.stats = s,
+            Msg::Tick(now) => self.tick(now),
+            Msg::Resize(w, h) => self.size = Rect::new(0, 0, w, h),
+            Msg::Highlighted { gen, lines } => self.highlighted(gen, lines),
+            Msg::Processes(procs) => {
+                if let Some(p) = &mut self.picker {
+                    p.set_procs(procs);
+                }
+            }
+            Msg::Copied(route) => {
+                if let Some(p) = &mut self.popup {
+                    p.route = Some(route);
+                }
+            }
+            Msg::Notice(text) => self.notify(text, true),
+            Msg::CaptureEnded(why) => {
+                let text = why.unwrap_or_else(|| "capture ended".into());
+                self.notify(text.clone(), false);
+                self.ended = Some(text);
+            }
+        }
+        self.sync(&mut fx);
+        if self.quit && !fx.contains(&Effect::Quit) {
+            fx.push(Effect::Quit);
+        }
+        fx
+    }
+
+    fn capture(&mut self, out: Output) {
+        match out {
+            Output::Exchange(ex) => {
+                self.total_seen += 1;
+                let node = self.tree.insert(&ex);
+                let matches = self.matches_parts(&ex, node);
+                let seq = self.store.push(ex, node, matches);
+                if matches {
+                    self.newest_match = Some(seq);
+                }
+            }
+            Output::Opaque(_) => self.opaque += 1,
+            Output::Process { pid, comm, .. } => {
+                match self.targets.iter_mut().find(|t| t.pid == pid) {
+                    Some(t) => {
+                        t.comm = comm;
+                        t.alive = true;
+                    }
+                    None => self.targets.push(Target {
+                        pid,
+                        comm,
+                        alive: true,
+                    }),
+                }
+            }
+            Output::Exit { pid, .. } => {
+                if let Some(t) = self.targets.iter_mut().find(|t| t.pid == pid) {
+                    t.alive = false;
+                }
+            }
+        }
+    }
+
+    fn matches_parts(&self, ex: &capture::exchange::Exchange, node: NodeId) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(ex))
+            && self.drill.is_none_or(|d| self.tree.is_within(node, d))
+    }
+
+    fn tick(&mut self, now: UnixNanos) {
+        let now = self.cfg.fixed_now.unwrap_or(now);
+        self.now = now;
+        match self.rate_mark {
+            Some((t, n)) if now >= t + 1_000_000_000 => {
+                let secs = (now - t) as f64 / 1e9;
+                self.rate = (self.total_seen - n) as f64 / secs;
+                self.rate_mark = Some((now, self.total_seen));
+            }
+            Some(_) => {}
+            None => self.rate_mark = Some((now, self.total_seen)),
+        }
+        if self.notice.as_ref().is_some_and(|n| n.until <= now) {
+            self.notice = None;
+        }
+    }
+
+    fn notify(&mut self, text: String, error: bool) {
+        self.notice = Some(Notice {
+            text,
+            error,
+            until: self.now + NOTICE_NS,
+        });
+    }
+
+    // ----- keys
+
+    pub fn mode(&self) -> Mode {
+        if self.popup.is_some() {
+            Mode::Popup
+        } else if self.help.is_some() {
+            Mode::Help
+        } else if self.filter_open {
+            Mode::Filter
+        } else if self.picker.is_some() {
+            Mode::Picker
+        } else {
+            match self.focus {
+                Pane::List => Mode::List,
+                Pane::Detail => Mode::Detail,
+                Pane::Tree => Mode::Tree,
+            }
+        }
+    }
+
+    fn key(&mut self, k: KeyEvent, fx: &mut Vec<Effect>) {
+        if k.kind == crossterm::event::KeyEventKind::Release {
+            return;
+        }
+        let mode = self.mode();
+        let action = keymap::action(mode, &k);
+        match (mode, action) {
+            (_, Some(Action::Quit)) => self.quit = true,
+            (Mode::Popup, Some(Action::Close)) => self.popup = None,
+            (Mode::Popup, _) => {}
+            (Mode::Help, Some(Action::Close)) => self.help = None,
+            (Mode::Help, Some(Action::Down)) => {
+                if let Some((_, s)) = &mut self.help {
+                    *s += 1;
+                }
+            }
+            (Mode::Help, Some(Action::Up)) => {
+                if let Some((_, s)) = &mut self.help {
+                    *s = s.saturating_sub(1);
+                }
+            }
+            (Mode::Help, _) => {}
+            (Mode::Filter, a) => self.filter_key(a, k),
+            (Mode::Picker, a) => self.picker_key(a, k, fx),
+            (_, Some(a)) => self.main_action(a, fx),
+            (_, None) => {}
+        }
+    }
+
+    fn filter_key(&mut self, action: Option<Action>, k: KeyEvent) {
+        match action {
+            Some(Action::Accept) => self.filter_open = false,
+            Some(Action::Cancel) => {
+                self.filter_open = false;
+                let before = std::mem::take(&mut self.filter_before);
+                self.set_filter(before);
+            }
+            Some(Action::DeleteBack) => {
+                let mut t = self.filter_text.clone();
+                t.pop();
+                self.set_filter(t);
+            }
+            Some(Action::ClearInput) => self.set_filter(String::new()),
+            _ => {
+                if let Some(c) = typed(&k) {
+                    let mut t = self.filter_text.clone();
+                    t.push(c);
+                    self.set_filter(t);
+                }
+            }
+        }
+    }
+
+    /// Applies a new expression as typed: a valid one replaces the filter, an invalid one is
+    /// reported and the last valid filter stays in force.
+    pub fn set_filter(&mut self, text: String) {
+        self.filter_text = text;
+        match Filter::parse(&self.filter_text) {
+            Ok(f) => {
+                let changed =
+                    f.as_ref().map(Filter::source) != self.filter.as_ref().map(Filter::source);
+                self.filter = f;
+                self.filter_error = None;
+                if changed {
+                    self.rebuild_view();
+                }
+            }
+            Err(e) => self.filter_error = Some(e),
+        }
+    }
+
+    fn rebuild_view(&mut self) {
+        let filter = self.filter.as_ref();
+        let drill = self.drill;
+        let tree = &self.tree;
+        let pred = |e: &Entry| {
+            filter.is_none_or(|f| f.matches(&e.ex))
+                && drill.is_none_or(|d| tree.is_within(e.node, d))
+        };
+        self.store.rebuild(self.store.sort(), pred);
+        // The newest match: scan back from the newest exchange (usually a few steps).
+        let newest = self
+            .store
+            .iter()
+            .rev()
+            .find(|(_, e)| pred(e))
+            .map(|(s, _)| s);
+        self.newest_match = newest;
+    }
+
+    fn picker_key(&mut self, action: Option<Action>, k: KeyEvent, fx: &mut Vec<Effect>) {
+        let rows = self.picker_rows();
+        let Some(p) = &mut self.picker else { return };
+        match action {
+            Some(Action::Up) => p.move_by(-1),
+            Some(Action::Down) => p.move_by(1),
+            Some(Action::PageUp) => p.move_by(-(rows.max(1) as isize)),
+            Some(Action::PageDown) => p.move_by(rows.max(1) as isize),
+            Some(Action::Mark) => {
+                p.toggle_mark();
+                p.move_by(1);
+            }
+            Some(Action::Refresh) => fx.push(Effect::RefreshProcesses),
+            Some(Action::ClearInput) => {
+                p.query.clear();
+                p.refilter();
+            }
+            Some(Action::DeleteBack) => {
+                p.query.pop();
+                p.refilter();
+            }
+            Some(Action::Help) => self.help = Some((Mode::Picker, 0)),
+            Some(Action::Close) => {
+                if !p.query.is_empty() {
+                    p.query.clear();
+                    p.refilter();
+                } else {
+                    self.picker = None;
+                }
+            }
+            Some(Action::Detach) => {
+                if let Some(pid) = p.current().map(|r| r.info.pid) {
+                    if let Some(t) = self.targets.iter().position(|t| t.pid == pid) {
+                        let t = self.targets.remove(t);
+                        fx.push(Effect::Detach(pid));
+                        p.message = Some(format!("detached from {} ({pid})", t.comm));
+                    } else {
+                        p.message = Some(format!("{pid} is not a target"));
+                    }
+                }
+            }
+            Some(Action::Attach) => self.attach_chosen(fx),
+            _ => {
+                if let Some(c) = typed(&k) {
+                    p.query.push(c);
+                    p.refilter();
+                }
+            }
+        }
+    }
+
+    fn attach_chosen(&mut self, fx: &mut Vec<Effect>) {
+        let Some(p) = &mut self.picker else { return };
+        let chosen: Vec<ProcessRow> = p.chosen().into_iter().cloned().collect();
+        if chosen.is_empty() {
+            p.message = Some("no process to attach to".into());
+            return;
+        }
+        let mut pids = Vec::new();
+        let mut notes = Vec::new();
+        for row in &chosen {
+            let info = &row.info;
+            notes.push(picker::expectation(info));
+            if info.tls.capturable && !self.targets.iter().any(|t| t.pid == info.pid) {
+                pids.push(info.pid);
+            }
+        }
+        if pids.is_empty() {
+            // Nothing capturable: stay in the picker and say why.
+            p.message = Some(notes.join("; "));
+            return;
+        }
+        for row in chosen.iter().filter(|r| pids.contains(&r.info.pid)) {
+            self.targets.push(Target {
+                pid: row.info.pid,
+                comm: row.info.comm.clone(),
+                alive: true,
+            });
+        }
+        self.picker = None;
+        self.notify(notes.join("; "), false);
+        fx.push(Effect::Attach(pids));
+    }
+
+    fn main_action(&mut self, a: Action, fx: &mut Vec<Effect>) {
+        match a {
+            Action::Help => self.help = Some((self.mode(), 0)),
+            Action::OpenFilter => {
+                self.filter_open = true;
+                self.filter_before = self.filter_text.clone();
+            }
+            Action::OpenPicker => {
+                let mut p = Picker::new();
+                p.message =
+                    Some("Enter attaches while traffic keeps flowing; Ctrl-d detaches".into());
+                self.picker = Some(p);
+                fx.push(Effect::RefreshProcesses);
+            }
+            Action::FocusNext | Action::FocusPrev => {
+                let order = self.visible_panes();
+                let i = order.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let n = order.len();
+                let next = if a == Action::FocusNext {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.focus = order[next];
+                self.panes.zoom_detail = false;
+            }
+            Action::ToggleTree => {
+                self.panes.show_tree = !self.panes.show_tree;
+                if !self.panes.show_tree && self.focus == Pane::Tree {
+                    self.focus = Pane::List;
+                }
+            }
+            Action::ToggleDetail => {
+                self.panes.show_detail = !self.panes.show_detail;
+                self.panes.zoom_detail = false;
+                if !self.panes.show_detail && self.focus == Pane::Detail {
+                    self.focus = Pane::List;
+                }
+            }
+            Action::Grow | Action::Shrink => {
+                let d: i16 = if a == Action::Grow { 5 } else { -5 };
+                let adjust = |v: &mut u16, d: i16| *v = (*v as i16 + d).clamp(15, 85) as u16;
+                match self.focus {
+                    Pane::Tree => adjust(&mut self.panes.tree_pct, d),
+                    Pane::List => adjust(&mut self.panes.list_pct, d),
+                    Pane::Detail => adjust(&mut self.panes.list_pct, -d),
+                }
+            }
+            Action::Copy => self.copy(fx),
+            Action::Follow => {
+                self.follow = !self.follow;
+                if self.follow {
+                    self.selected = self.newest_match;
+                }
+            }
+            Action::Sort => {
+                let next = self.store.sort().next();
+                self.resort(next);
+            }
+            Action::Reverse => self.reverse = !self.reverse,
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => self.movement(a),
+            Action::Enter => match self.focus {
+                Pane::List => {
+                    if self.selected.is_some() {
+                        self.focus = Pane::Detail;
+                        self.panes.zoom_detail = true;
+                        self.detail_scroll = 0;
+                    }
+                }
+                Pane::Tree => {
+                    if let Some(n) = self.tree_sel {
+                        self.drill = Some(n);
+                        self.rebuild_view();
+                        let t = self.tree.template(n);
+                        self.notify(format!("list limited to {t} (Esc clears)"), false);
+                    }
+                }
+                Pane::Detail => {}
+            },
+            Action::Back => match self.focus {
+                Pane::Detail => {
+                    self.focus = Pane::List;
+                    self.panes.zoom_detail = false;
+                }
+                _ => {
+                    if self.drill.take().is_some() {
+                        self.rebuild_view();
+                    }
+                }
+            },
+            Action::PrevTab => self.set_tab(Tab::Request),
+            Action::NextTab => self.set_tab(Tab::Response),
+            Action::Expand | Action::Collapse | Action::ToggleExpand => {
+                if let Some(n) = self.tree_sel {
+                    let has_children = !self.tree.node(n).children.is_empty();
+                    match a {
+                        Action::Expand => {
+                            self.collapsed.remove(&n);
+                        }
+                        Action::Collapse if has_children && !self.collapsed.contains(&n) => {
+                            self.collapsed.insert(n);
+                        }
+                        Action::Collapse => {
+                            // Already collapsed (or a leaf): go to the parent, like a file tree.
+                            let parent = self.tree.node(n).parent;
+                            if parent != super::endpoints::ROOT {
+                                self.tree_sel = Some(parent);
+                            }
+                        }
+                        _ => {
+                            if !self.collapsed.remove(&n) && has_children {
+                                self.collapsed.insert(n);
+                            }
+                        }
+                    }
+                    self.tree_rows_nodes = usize::MAX;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn set_tab(&mut self, t: Tab) {
+        if self.tab != t {
+            self.tab = t;
+            self.detail_scroll = 0;
+        }
+    }
+
+    fn visible_panes(&self) -> Vec<Pane> {
+        let a = self.areas();
+        let mut v = Vec::new();
+        if a.tree.is_some() || (self.panes.show_tree && self.panes.zoom_detail) {
+            v.push(Pane::Tree);
+        }
+        v.push(Pane::List);
+        if a.detail.is_some() || self.panes.zoom_detail {
+            v.push(Pane::Detail);
+        }
+        v
+    }
+
+    fn resort(&mut self, sort: SortKey) {
+        let filter = self.filter.as_ref();
+        let drill = self.drill;
+        let tree = &self.tree;
+        self.store.rebuild(sort, |e| {
+            filter.is_none_or(|f| f.matches(&e.ex))
+                && drill.is_none_or(|d| tree.is_within(e.node, d))
+        });
+    }
+
+    fn copy(&mut self, fx: &mut Vec<Effect>) {
+        let Some(e) = self.selected.and_then(|s| self.store.get(s)) else {
+            self.notify("nothing selected to copy".into(), true);
+            return;
+        };
+        let c = super::curl::curl(&e.ex);
+        fx.push(Effect::Clipboard(c.command.clone()));
+        self.popup = Some(CopyPopup {
+            command: c.command,
+            warnings: c.warnings,
+            route: None,
+        });
+    }
+
+    fn movement(&mut self, a: Action) {
+        match self.focus {
+            Pane::List => {
+                let n = self.store.view_len();
+                if n == 0 {
+                    return;
+                }
+                self.follow = false;
+                let page = self.list_rows().max(1);
+                let cur = self
+                    .selected
+                    .and_then(|s| self.store.row_of(s, self.reverse))
+                    .unwrap_or(self.sel_row.min(n - 1));
+                let row = step(cur, a, page, n);
+                self.selected = self.store.at(row, self.reverse);
+                self.sel_row = row;
+            }
+            Pane::Detail => {
+                let len = self.detail.as_ref().map_or(0, |d| d.lines.len());
+                let page = layout::inner_rows(self.areas().detail, 0).max(1);
+                let max = len.saturating_sub(page);
+                let cur = self.detail_scroll.min(max);
+                self.detail_scroll = step(cur, a, page, max + 1);
+            }
+            Pane::Tree => {
+                self.refresh_tree_rows();
+                let n = self.tree_rows.len();
+                if n == 0 {
+                    return;
+                }
+                let page = layout::inner_rows(self.areas().tree, 1).max(1);
+                let cur = self.tree_row().unwrap_or(0);
+                let row = step(cur, a, page, n);
+                self.tree_sel = Some(self.tree_rows[row]);
+            }
+        }
+    }
+
+    // ----- per-frame maintenance
+
+    /// Folds arrivals into the view, keeps the selection valid and visible, rebuilds the detail
+    /// when the selection changed. Runs after every message except capture output.
+    fn sync(&mut self, fx: &mut Vec<Effect>) {
+        self.store.flush();
+        let n = self.store.view_len();
+        if n == 0 {
+            self.selected = None;
+        } else {
+            if self.follow {
+                self.selected = self.newest_match.filter(|&s| self.store.get(s).is_some());
+            }
+            let row = self
+                .selected
+                .and_then(|s| self.store.row_of(s, self.reverse));
+            match row {
+                Some(r) => self.sel_row = r,
+                None => {
+                    self.sel_row = self.sel_row.min(n - 1);
+                    self.selected = self.store.at(self.sel_row, self.reverse);
+                }
+            }
+        }
+        let rows = self.list_rows();
+        self.list_offset = layout::scroll(self.list_offset, self.sel_row, rows, n);
+        self.refresh_tree_rows();
+        if self.tree_sel.is_none() {
+            self.tree_sel = self.tree_rows.first().copied();
+        }
+        let trow = self.tree_row().unwrap_or(0);
+        let trows = layout::inner_rows(self.areas().tree, 1);
+        self.tree_offset = layout::scroll(self.tree_offset, trow, trows, self.tree_rows.len());
+        if let Some(p) = &mut self.picker {
+            let rows = self.size.height.saturating_sub(6) as usize;
+            p.offset = layout::scroll(p.offset, p.cursor, rows, p.matches.len());
+        }
+        self.sync_detail(fx);
+    }
+
+    fn sync_detail(&mut self, fx: &mut Vec<Effect>) {
+        let Some(seq) = self.selected else {
+            self.detail = None;
+            return;
+        };
+        let key = (seq, self.tab);
+        if self.detail.as_ref().is_some_and(|d| d.key == key) {
+            return;
+        }
+        let visible = self.panes.zoom_detail || self.areas().detail.is_some();
+        if !visible {
+            return;
+        }
+        let Some(e) = self.store.get(seq) else { return };
+        let offset = self.cfg.utc_offset.unwrap_or(0);
+        let built = detail::build(&e.ex, self.tab, &self.theme, offset, self.cfg.max_body);
+        let mut cache = DetailCache {
+            key,
+            lines: built.lines,
+            body_start: built.body_start,
+            pending: None,
+        };
+        if let Some(json) = built.json {
+            if let Some(hl) = self.highlighted.get(&key) {
+                splice(&mut cache, hl.as_ref().clone());
+            } else if json.len() <= HIGHLIGHT_INLINE_MAX {
+                let hl = self.highlighter.json(&json);
+                self.remember(key, hl.clone());
+                splice(&mut cache, hl);
+            } else {
+                self.highlight_gen += 1;
+                cache.pending = Some(self.highlight_gen);
+                fx.push(Effect::Highlight {
+                    gen: self.highlight_gen,
+                    text: json,
+                });
+            }
+        }
+        if self.detail.as_ref().is_none_or(|d| d.key.0 != seq) {
+            self.detail_scroll = 0;
+        }
+        self.detail = Some(cache);
+    }
+
+    fn remember(&mut self, key: (Seq, Tab), lines: Vec<Line<'static>>) {
+        if self.highlighted.len() >= 32 {
+            self.highlighted.clear();
+        }
+        self.highlighted.insert(key, Arc::new(lines));
+    }
+
+    fn highlighted(&mut self, gen: u64, lines: Vec<Line<'static>>) {
+        // A result for anything but the body on screen now is stale: drop it.
+        let Some(d) = &mut self.detail else { return };
+        if d.pending != Some(gen) {
+            return;
+        }
+        let key = d.key;
+        splice(d, lines.clone());
+        d.pending = None;
+        self.remember(key, lines);
+    }
+
+    fn refresh_tree_rows(&mut self) {
+        if self.tree_rows_nodes != self.tree.len() {
+            self.tree_rows = self.tree.visible(&self.collapsed);
+            self.tree_rows_nodes = self.tree.len();
+        }
+    }
+
+    fn tree_row(&self) -> Option<usize> {
+        let sel = self.tree_sel?;
+        self.tree_rows.iter().position(|&n| n == sel)
+    }
+
+    pub(crate) fn areas(&self) -> Areas {
+        let bar = self.filter_open
+            || !self.filter_text.is_empty()
+            || self.drill.is_some()
+            || self.notice.is_some();
+        layout::areas(self.size, &self.panes, bar)
+    }
+
+    fn list_rows(&self) -> usize {
+        layout::inner_rows(self.areas().list, 1)
+    }
+
+    fn picker_rows(&self) -> usize {
+        self.size.height.saturating_sub(6) as usize
+    }
+
+    // ----- read access for views and tests
+
+    pub fn size(&self) -> Rect {
+        self.size
+    }
+    pub fn focus(&self) -> Pane {
+        self.focus
+    }
+    pub fn follow(&self) -> bool {
+        self.follow
+    }
+    pub fn reverse(&self) -> bool {
+        self.reverse
+    }
+    pub fn sort(&self) -> SortKey {
+        self.store.sort()
+    }
+    pub fn selected(&self) -> Option<Seq> {
+        self.selected
+    }
+    pub fn selected_row(&self) -> usize {
+        self.sel_row
+    }
+    pub fn selected_exchange(&self) -> Option<&capture::exchange::Exchange> {
+        self.store.get(self.selected?).map(|e| e.ex.as_ref())
+    }
+    pub fn view_len(&self) -> usize {
+        self.store.view_len()
+    }
+    /// Exchange ids of the list, top to bottom.
+    pub fn visible_ids(&self) -> Vec<u64> {
+        (0..self.store.view_len())
+            .filter_map(|r| self.store.at(r, self.reverse))
+            .filter_map(|s| self.store.get(s).map(|e| e.ex.id))
+            .collect()
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub fn tree(&self) -> &EndpointTree {
+        &self.tree
+    }
+    pub fn is_collapsed(&self, id: NodeId) -> bool {
+        self.collapsed.contains(&id)
+    }
+    pub fn tree_selected(&self) -> Option<NodeId> {
+        self.tree_sel
+    }
+    pub fn drill(&self) -> Option<NodeId> {
+        self.drill
+    }
+    pub fn filter_text(&self) -> &str {
+        &self.filter_text
+    }
+    pub fn filter_error(&self) -> Option<&FilterError> {
+        self.filter_error.as_ref()
+    }
+    pub fn filter_open(&self) -> bool {
+        self.filter_open
+    }
+    /// The expression in force (the last valid one).
+    pub fn active_filter(&self) -> Option<&str> {
+        self.filter.as_ref().map(Filter::source)
+    }
+    pub fn picker(&self) -> Option<&Picker> {
+        self.picker.as_ref()
+    }
+    pub fn popup(&self) -> Option<&CopyPopup> {
+        self.popup.as_ref()
+    }
+    pub fn help(&self) -> Option<(Mode, usize)> {
+        self.help
+    }
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+    pub fn detail_tab(&self) -> Tab {
+        self.tab
+    }
+    pub fn detail_scroll(&self) -> usize {
+        self.detail_scroll
+    }
+    pub fn detail_lines(&self) -> Option<&[Line<'static>]> {
+        self.detail.as_ref().map(|d| d.lines.as_slice())
+    }
+    pub fn detail_pending(&self) -> bool {
+        self.detail.as_ref().is_some_and(|d| d.pending.is_some())
+    }
+    pub fn notice(&self) -> Option<&Notice> {
+        self.notice.as_ref()
+    }
+    pub fn now(&self) -> UnixNanos {
+        self.now
+    }
+    pub fn utc_offset(&self) -> i32 {
+        self.cfg.utc_offset.unwrap_or(0)
+    }
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+}
+
+fn splice(d: &mut DetailCache, body: Vec<Line<'static>>) {
+    // Only the body's own lines are replaced; trailers (if any) follow the plain body.
+    let plain_body_len = body.len();
+    let end = (d.body_start + plain_body_len).min(d.lines.len());
+    d.lines.splice(d.body_start..end, body);
+}
+
+/// The character a key types, if it is plain typing.
+fn typed(k: &KeyEvent) -> Option<char> {
+    match k.code {
+        KeyCode::Char(c)
+            if !k
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            Some(c)
+        }
+        _ => None,
+    }
+}
+
+fn step(cur: usize, a: Action, page: usize, n: usize) -> usize {
+    let last = n.saturating_sub(1);
+    match a {
+        Action::Up => cur.saturating_sub(1),
+        Action::Down => (cur + 1).min(last),
+        Action::PageUp => cur.saturating_sub(page),
+        Action::PageDown => (cur + page).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => cur,
+    }
+}

@@ -1,0 +1,152 @@
+//! "Copy as curl": a POSIX shell command that reproduces a request. Quoting is shlex's; binary
+//! bodies go through `printf` with octal escapes, which POSIX printf understands.
+use capture::exchange::{Exchange, Protocol};
+
+/// Headers curl derives itself or that only make sense hop by hop.
+const DROPPED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "content-length",
+    "http2-settings",
+];
+
+pub struct Curl {
+    /// The command line.
+    pub command: String,
+    /// What the command will not reproduce (truncated body, ...).
+    pub warnings: Vec<String>,
+}
+
+/// The argv of the curl command (after the `printf ... |` prefix, if any), and the raw body if
+/// it has to be fed through stdin.
+pub fn args(ex: &Exchange) -> (Vec<String>, Option<Vec<u8>>, Vec<String>) {
+    let req = &ex.request;
+    let mut argv = vec!["curl".to_string()];
+    let mut warnings = Vec::new();
+    let body = &req.body.data;
+    let method = req.method.as_str();
+    match method {
+        "HEAD" => argv.push("--head".into()),
+        "GET" if body.is_empty() => {}
+        "POST" if !body.is_empty() => {}
+        m => {
+            argv.push("-X".into());
+            argv.push(m.to_string());
+        }
+    }
+    if ex.protocol == Protocol::Http2 {
+        argv.push(
+            if ex.tls {
+                "--http2"
+            } else {
+                "--http2-prior-knowledge"
+            }
+            .into(),
+        );
+    }
+    let url_host = ex.host();
+    for (name, value) in &req.headers {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with(':') || DROPPED.contains(&lower.as_str()) {
+            continue;
+        }
+        if lower == "accept-encoding" {
+            if !argv.iter().any(|a| a == "--compressed") {
+                argv.push("--compressed".into());
+            }
+            continue;
+        }
+        if lower == "host" && value.eq_ignore_ascii_case(&url_host) {
+            continue;
+        }
+        argv.push("-H".into());
+        argv.push(if value.is_empty() {
+            // `-H 'name:'` would remove the header; `name;` sends it empty.
+            format!("{name};")
+        } else {
+            format!("{name}: {value}")
+        });
+    }
+    let mut stdin = None;
+    if !body.is_empty() {
+        argv.push("--data-binary".into());
+        if is_shell_safe_text(body) {
+            let text = String::from_utf8_lossy(body).into_owned();
+            // A leading '@' would make curl read a file.
+            if text.starts_with('@') {
+                argv.push("@-".into());
+                stdin = Some(body.clone());
+            } else {
+                argv.push(text);
+            }
+        } else {
+            argv.push("@-".into());
+            stdin = Some(body.clone());
+        }
+    }
+    if req.body.truncated {
+        warnings.push(format!(
+            "request body truncated: {} of {} bytes were captured",
+            body.len(),
+            req.body.raw_len
+        ));
+    }
+    if req.body.content_encoding.is_some() {
+        warnings.push("request body was content-decoded; it is sent decoded".into());
+    }
+    argv.push(ex.url());
+    (argv, stdin, warnings)
+}
+
+/// The whole command.
+pub fn curl(ex: &Exchange) -> Curl {
+    let (argv, stdin, warnings) = args(ex);
+    let joined = join(&argv);
+    let command = match stdin {
+        Some(data) => format!(
+            "{} | {joined}",
+            join(&["printf".into(), printf_format(&data)])
+        ),
+        None => joined,
+    };
+    Curl { command, warnings }
+}
+
+fn join(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| match shlex::try_quote(a) {
+            Ok(q) => q.into_owned(),
+            // Only NUL bytes fail to quote, and none reach here (binary goes through printf).
+            Err(_) => shlex::try_quote(&a.replace('\0', ""))
+                .map_or_else(|_| String::new(), |q| q.into_owned()),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Text that survives a shell argument unchanged: UTF-8 with no control bytes except
+/// tab, CR and LF.
+fn is_shell_safe_text(b: &[u8]) -> bool {
+    std::str::from_utf8(b).is_ok()
+        && b.iter()
+            .all(|&c| c >= 0x20 && c != 0x7f || matches!(c, b'\n' | b'\r' | b'\t'))
+}
+
+/// A printf format producing exactly `data`: printable ASCII as itself, everything else (and
+/// `\` and `%`) as a `\ooo` octal escape.
+pub fn printf_format(data: &[u8]) -> String {
+    let mut s = String::with_capacity(data.len() * 2);
+    for &b in data {
+        if (0x20..0x7f).contains(&b) && b != b'\\' && b != b'%' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("\\{b:03o}"));
+        }
+    }
+    s
+}

@@ -1,0 +1,295 @@
+//! The endpoint tree: host → path segments, with ids folded into `{id}` so that
+//! `/users/42` and `/users/43` count as one endpoint. Updated in O(depth) per exchange; each
+//! node aggregates its whole subtree.
+use std::collections::HashMap;
+
+use capture::exchange::Exchange;
+
+pub const ID: &str = "{id}";
+/// Where a node's distinct literal children are capped: beyond this many, new literals fold
+/// into [`OTHER`] so that a stream of unfoldable unique paths cannot grow the tree forever.
+pub const MAX_CHILDREN: usize = 200;
+pub const OTHER: &str = "{*}";
+
+pub type NodeId = u32;
+pub const ROOT: NodeId = 0;
+
+/// Whether a path segment is an identifier rather than a fixed part of the route.
+pub fn is_id(seg: &str) -> bool {
+    if seg.is_empty() {
+        return false;
+    }
+    let b = seg.as_bytes();
+    if b.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    if is_uuid(seg) {
+        return true;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    if b.len() >= 8 && digits > 0 && b.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    // Long tokens (base64url, ULIDs, slugs with numbers): long and mixing letters and digits.
+    let token_chars = b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b'='));
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    token_chars && b.len() >= 16 && digits >= 2 && letters > 0
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The template segment for `seg`: `{id}` or the segment itself.
+pub fn fold(seg: &str) -> &str {
+    if is_id(seg) {
+        ID
+    } else {
+        seg
+    }
+}
+
+/// A streaming latency histogram: log-spaced buckets (×√2 from 50 µs), so p50/p95 cost
+/// nothing per exchange and are within ~20 % — enough to tell a slow endpoint from a fast one.
+#[derive(Clone, Debug, Default)]
+pub struct Latency {
+    buckets: Vec<u32>,
+    count: u32,
+}
+
+const LAT_BASE_NS: f64 = 50_000.0;
+const LAT_BUCKETS: usize = 48;
+
+impl Latency {
+    pub fn record(&mut self, ns: u64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; LAT_BUCKETS];
+        }
+        let i = bucket_of(ns);
+        self.buckets[i] += 1;
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (0..=1), in ns.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q * f64::from(self.count)).ceil() as u32).clamp(1, self.count);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(bucket_upper(i));
+            }
+        }
+        None
+    }
+}
+
+fn bucket_of(ns: u64) -> usize {
+    if (ns as f64) <= LAT_BASE_NS {
+        return 0;
+    }
+    let i = (2.0 * (ns as f64 / LAT_BASE_NS).log2()).ceil() as usize;
+    i.min(LAT_BUCKETS - 1)
+}
+
+fn bucket_upper(i: usize) -> u64 {
+    (LAT_BASE_NS * 2f64.powf(i as f64 / 2.0)) as u64
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// `api.example.com` for a host node, `{id}` or `users` for a path segment.
+    pub segment: String,
+    pub parent: NodeId,
+    pub depth: u16,
+    pub children: Vec<NodeId>,
+    index: HashMap<String, NodeId>,
+    literal_children: usize,
+    pub count: u64,
+    /// Method → count, in first-seen order (few distinct values).
+    pub methods: Vec<(String, u64)>,
+    /// Responses by class: [1xx, 2xx, 3xx, 4xx, 5xx, no response].
+    pub status: [u64; 6],
+    pub latency: Latency,
+    /// A concrete path that reached this node (the first one seen).
+    pub example: String,
+}
+
+impl Node {
+    fn new(segment: String, parent: NodeId, depth: u16) -> Self {
+        Node {
+            segment,
+            parent,
+            depth,
+            children: Vec::new(),
+            index: HashMap::new(),
+            literal_children: 0,
+            count: 0,
+            methods: Vec::new(),
+            status: [0; 6],
+            latency: Latency::default(),
+            example: String::new(),
+        }
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.depth == 1
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EndpointTree {
+    nodes: Vec<Node>,
+}
+
+impl Default for EndpointTree {
+    fn default() -> Self {
+        EndpointTree {
+            nodes: vec![Node::new(String::new(), ROOT, 0)],
+        }
+    }
+}
+
+impl EndpointTree {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    pub fn get(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id as usize)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() <= 1
+    }
+
+    /// Adds one exchange; returns the leaf node it landed on.
+    pub fn insert(&mut self, ex: &Exchange) -> NodeId {
+        let host = ex.host();
+        let path = ex.path();
+        let path_only = path.split(['?', '#']).next().unwrap_or("");
+        let status = ex
+            .response
+            .as_ref()
+            .map(|r| usize::from((r.status / 100).clamp(1, 5)) - 1)
+            .unwrap_or(5);
+        let dur = ex.duration_ns();
+        let mut at = ROOT;
+        self.touch(at, ex, status, dur, path_only);
+        let host = if host.is_empty() { "?" } else { host.as_str() };
+        at = self.child(at, host, false);
+        self.touch(at, ex, status, dur, path_only);
+        for seg in path_only.split('/').filter(|s| !s.is_empty()) {
+            let folded = is_id(seg);
+            at = self.child(at, if folded { ID } else { seg }, !folded);
+            self.touch(at, ex, status, dur, path_only);
+        }
+        at
+    }
+
+    fn child(&mut self, parent: NodeId, seg: &str, literal: bool) -> NodeId {
+        let p = &self.nodes[parent as usize];
+        if let Some(&c) = p.index.get(seg) {
+            return c;
+        }
+        let seg = if literal && p.literal_children >= MAX_CHILDREN {
+            if let Some(&c) = p.index.get(OTHER) {
+                return c;
+            }
+            OTHER
+        } else {
+            seg
+        };
+        let id = self.nodes.len() as NodeId;
+        let depth = p.depth + 1;
+        self.nodes.push(Node::new(seg.to_string(), parent, depth));
+        let p = &mut self.nodes[parent as usize];
+        p.index.insert(seg.to_string(), id);
+        p.children.push(id);
+        if literal && seg != OTHER {
+            p.literal_children += 1;
+        }
+        id
+    }
+
+    fn touch(&mut self, id: NodeId, ex: &Exchange, status: usize, dur: Option<u64>, path: &str) {
+        let n = &mut self.nodes[id as usize];
+        n.count += 1;
+        match n.methods.iter_mut().find(|(m, _)| *m == ex.request.method) {
+            Some((_, c)) => *c += 1,
+            None => n.methods.push((ex.request.method.clone(), 1)),
+        }
+        n.status[status] += 1;
+        if let Some(d) = dur {
+            n.latency.record(d);
+        }
+        if n.example.is_empty() {
+            n.example = if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            };
+        }
+    }
+
+    /// Whether `node` is `ancestor` or below it. O(depth).
+    pub fn is_within(&self, mut node: NodeId, ancestor: NodeId) -> bool {
+        loop {
+            if node == ancestor {
+                return true;
+            }
+            if node == ROOT {
+                return false;
+            }
+            node = self.nodes[node as usize].parent;
+        }
+    }
+
+    /// `host/users/{id}` for a node.
+    pub fn template(&self, id: NodeId) -> String {
+        let mut parts = Vec::new();
+        let mut at = id;
+        while at != ROOT {
+            let n = &self.nodes[at as usize];
+            parts.push(n.segment.as_str());
+            at = n.parent;
+        }
+        parts.reverse();
+        match parts.split_first() {
+            Some((host, [])) => host.to_string(),
+            Some((host, rest)) => format!("{host}/{}", rest.join("/")),
+            None => String::new(),
+        }
+    }
+
+    /// Rows to display, depth first, skipping the children of collapsed nodes.
+    pub fn visible(&self, collapsed: &std::collections::HashSet<NodeId>) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        let mut stack: Vec<NodeId> = self.nodes[0].children.iter().rev().copied().collect();
+        while let Some(id) = stack.pop() {
+            out.push(id);
+            if !collapsed.contains(&id) {
+                stack.extend(self.nodes[id as usize].children.iter().rev());
+            }
+        }
+        out
+    }
+}

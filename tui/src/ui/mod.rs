@@ -1,0 +1,18 @@
+//! The terminal UI: [`app::App`] holds the state and turns messages into effects, `views`
+//! draws it, and [`runtime::run`] owns the terminal and the event loop.
+pub mod app;
+pub mod clipboard;
+pub mod curl;
+pub mod endpoints;
+pub mod filter;
+pub mod format;
+pub mod highlight;
+pub mod keymap;
+pub mod layout;
+pub mod picker;
+pub mod runtime;
+pub mod store;
+pub mod theme;
+pub mod views;
+
+pub use app::{App, Config, Effect, Msg};

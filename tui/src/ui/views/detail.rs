@@ -1,0 +1,389 @@
+//! The detail pane: request and response tabs, headers, timing, and the body rendered by kind.
+//! The lines are built once per (exchange, tab) in `App::handle`; drawing only slices them.
+use capture::exchange::{header, Body, Exchange};
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use crate::ui::app::{App, Tab};
+use crate::ui::format::{self, clean};
+use crate::ui::highlight;
+use crate::ui::theme::Theme;
+
+type Headers<'a> = &'a [(String, String)];
+
+/// Display caps: a body is already capped by capture, but a pane never needs more than this.
+const MAX_TEXT_LINES: usize = 50_000;
+const MAX_HEX_LINES: usize = 8_192;
+
+/// How a body is shown. [`body_kind`] picks one from the content type and the bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    Empty,
+    /// Valid JSON, already pretty-printed.
+    Json(String),
+    Text,
+    /// `application/grpc*`: length-prefixed messages.
+    Grpc,
+    Binary,
+}
+
+/// Chooses the renderer for a body. gRPC is recognised here; its messages are shown by
+/// [`grpc_lines`], the hook where a protobuf-aware decoder (`capture::grpc`) plugs in.
+pub fn body_kind(content_type: Option<&str>, data: &[u8]) -> BodyKind {
+    if data.is_empty() {
+        return BodyKind::Empty;
+    }
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    if ct.starts_with("application/grpc") {
+        return BodyKind::Grpc;
+    }
+    let looks_json = ct.contains("json")
+        || matches!(
+            data.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        );
+    if looks_json {
+        if let Some(pretty) = highlight::pretty_json(data) {
+            return BodyKind::Json(pretty);
+        }
+    }
+    if is_text(data) {
+        BodyKind::Text
+    } else {
+        BodyKind::Binary
+    }
+}
+
+/// UTF-8 (a sequence cut by truncation at the very end is fine) without NULs or many controls.
+fn is_text(data: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(data) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    if !valid || data.contains(&0) {
+        return false;
+    }
+    let controls = data
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t'))
+        .count();
+    controls * 20 < data.len()
+}
+
+/// The built lines of one tab. `body_start` is where the body's lines begin, so a highlighted
+/// version can replace them when it arrives.
+pub struct Built {
+    pub lines: Vec<Line<'static>>,
+    pub body_start: usize,
+    /// Pretty JSON still to be highlighted.
+    pub json: Option<String>,
+}
+
+pub fn build(
+    ex: &Exchange,
+    tab: Tab,
+    theme: &Theme,
+    utc_offset: i32,
+    max_body: Option<u64>,
+) -> Built {
+    let p = &theme.palette;
+    let dim = Style::default().fg(p.dim);
+    let mut lines = Vec::new();
+    match tab {
+        Tab::Request => lines.push(Line::from(vec![
+            Span::styled(
+                clean(&ex.request.method).into_owned(),
+                Style::default().fg(p.method).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(" "),
+            Span::raw(clean(&ex.url()).into_owned()),
+            Span::styled(format!(" {}", clean(&ex.request.version)), dim),
+        ])),
+        Tab::Response => match &ex.response {
+            Some(r) => lines.push(Line::from(vec![
+                Span::styled(format!("{} ", clean(&r.version)), dim),
+                Span::styled(
+                    r.status.to_string(),
+                    Style::default()
+                        .fg(theme.status_color(Some(r.status)))
+                        .add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(format!(" {}", clean(&r.reason))),
+            ])),
+            None => lines.push(Line::styled(
+                format!(
+                    "no response{}",
+                    ex.error
+                        .as_deref()
+                        .map(|e| format!(": {}", clean(e)))
+                        .unwrap_or_default()
+                ),
+                Style::default().fg(p.error),
+            )),
+        },
+    }
+    let peer = match (&ex.local_addr, &ex.peer_addr) {
+        (Some(l), Some(r)) => format!(" · {} → {}", clean(l), clean(r)),
+        _ => String::new(),
+    };
+    let stream = ex
+        .stream_id
+        .map(|s| format!(" stream {s}"))
+        .unwrap_or_default();
+    lines.push(Line::styled(
+        format!(
+            "pid {} {} · {:?} · {}{} · conn {}{stream}",
+            ex.pid,
+            clean(&ex.comm),
+            ex.role,
+            protocol(ex),
+            peer,
+            ex.conn_id
+        ),
+        dim,
+    ));
+    let mut timing = vec![
+        Span::styled("started ", dim),
+        Span::raw(format::clock(ex.start, utc_offset)),
+        Span::styled(" · took ", dim),
+        Span::raw(format::duration(ex.duration_ns())),
+    ];
+    if let Some(e) = &ex.error {
+        timing.push(Span::styled(
+            format!(" · {}", clean(e)),
+            Style::default().fg(p.error),
+        ));
+    }
+    lines.push(Line::from(timing));
+    lines.push(Line::raw(""));
+    let (headers, trailers, body): (Headers, Headers, Option<&Body>) = match tab {
+        Tab::Request => (&ex.request.headers, &[], Some(&ex.request.body)),
+        Tab::Response => match &ex.response {
+            Some(r) => (&r.headers, &r.trailers, Some(&r.body)),
+            None => (&[], &[], None),
+        },
+    };
+    push_headers(&mut lines, headers, theme);
+    let mut json = None;
+    let body_start;
+    match body {
+        Some(b) => {
+            let kind = body_kind(header(headers, "content-type"), &b.data);
+            lines.push(Line::raw(""));
+            lines.push(body_banner(b, &kind, theme, max_body));
+            body_start = lines.len();
+            match kind {
+                BodyKind::Empty => {}
+                BodyKind::Json(pretty) => {
+                    lines.extend(highlight::plain_lines(&pretty));
+                    json = Some(pretty);
+                }
+                BodyKind::Text => text_lines(&mut lines, &b.data),
+                BodyKind::Grpc => lines.extend(grpc_lines(&b.data, theme)),
+                BodyKind::Binary => lines.extend(hex_lines(&b.data, theme)),
+            }
+        }
+        None => body_start = lines.len(),
+    }
+    if !trailers.is_empty() {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("trailers", dim));
+        push_headers(&mut lines, trailers, theme);
+    }
+    Built {
+        lines,
+        body_start,
+        json,
+    }
+}
+
+fn protocol(ex: &Exchange) -> &'static str {
+    match (ex.protocol, ex.tls) {
+        (capture::exchange::Protocol::Http1, true) => "HTTP/1.1 over TLS",
+        (capture::exchange::Protocol::Http1, false) => "HTTP/1.1",
+        (capture::exchange::Protocol::Http2, true) => "HTTP/2 over TLS",
+        (capture::exchange::Protocol::Http2, false) => "HTTP/2 (cleartext)",
+    }
+}
+
+fn push_headers(lines: &mut Vec<Line<'static>>, headers: &[(String, String)], theme: &Theme) {
+    for (n, v) in headers {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{}:", clean(n)),
+                Style::default().fg(theme.palette.header_name),
+            ),
+            Span::raw(format!(" {}", clean(v))),
+        ]));
+    }
+}
+
+fn body_banner(b: &Body, kind: &BodyKind, theme: &Theme, max_body: Option<u64>) -> Line<'static> {
+    let p = &theme.palette;
+    let what = match kind {
+        BodyKind::Empty => "no body",
+        BodyKind::Json(_) => "JSON",
+        BodyKind::Text => "text",
+        BodyKind::Grpc => "gRPC",
+        BodyKind::Binary => "binary",
+    };
+    let mut spans = vec![Span::styled(
+        format!("── body: {what}, {} ", format::size(b.data.len() as u64)),
+        Style::default().fg(p.dim),
+    )];
+    if let Some(enc) = &b.content_encoding {
+        spans.push(Span::styled(
+            format!("({} decoded from {}) ", clean(enc), format::size(b.raw_len)),
+            Style::default().fg(p.dim),
+        ));
+    }
+    if b.truncated {
+        let cap = max_body
+            .map(|c| format!(" (cap {})", format::size(c)))
+            .unwrap_or_default();
+        spans.push(Span::styled(
+            format!(
+                "TRUNCATED: {} of {} kept{cap} ",
+                format::size(b.data.len() as u64),
+                format::size(b.raw_len)
+            ),
+            Style::default().fg(p.warning).add_modifier(Modifier::BOLD),
+        ));
+    }
+    if let Some(e) = &b.decode_error {
+        spans.push(Span::styled(
+            format!("decode error: {} ", clean(e)),
+            Style::default().fg(p.error),
+        ));
+    }
+    spans.push(Span::styled("──", Style::default().fg(p.dim)));
+    Line::from(spans)
+}
+
+fn text_lines(lines: &mut Vec<Line<'static>>, data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let total = text.lines().count();
+    for l in text.lines().take(MAX_TEXT_LINES) {
+        lines.push(Line::raw(clean(&l.replace('\t', "    ")).into_owned()));
+    }
+    if total > MAX_TEXT_LINES {
+        lines.push(Line::raw(format!(
+            "… {} more lines",
+            total - MAX_TEXT_LINES
+        )));
+    }
+}
+
+/// `00000000  48 65 6c 6c 6f 20 77 6f  72 6c 64 0a 00 01 02 03  |Hello world.....|`
+pub fn hex_lines(data: &[u8], theme: &Theme) -> Vec<Line<'static>> {
+    let dim = Style::default().fg(theme.palette.dim);
+    let mut out = Vec::new();
+    for (i, chunk) in data.chunks(16).enumerate().take(MAX_HEX_LINES) {
+        let mut hex = String::with_capacity(50);
+        for (j, b) in chunk.iter().enumerate() {
+            if j == 8 {
+                hex.push(' ');
+            }
+            hex.push_str(&format!("{b:02x} "));
+        }
+        let ascii: String = chunk
+            .iter()
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        out.push(Line::from(vec![
+            Span::styled(format!("{:08x}  ", i * 16), dim),
+            Span::raw(format!("{hex:<49} ")),
+            Span::styled(format!("|{ascii}|"), dim),
+        ]));
+    }
+    let shown = MAX_HEX_LINES * 16;
+    if data.len() > shown {
+        out.push(Line::styled(
+            format!("… {} more bytes", data.len() - shown),
+            dim,
+        ));
+    }
+    out
+}
+
+/// gRPC bodies: each length-prefixed message listed, then hex-dumped. The protobuf decoder
+/// (`capture::grpc`) hooks in here, replacing the hex dump per message.
+pub fn grpc_lines(data: &[u8], theme: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    let mut n = 0;
+    while rest.len() >= 5 {
+        let compressed = rest[0] != 0;
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let msg = &rest[5..rest.len().min(5 + len)];
+        out.push(Line::styled(
+            format!(
+                "message {n}: {len} bytes{}{}",
+                if compressed { ", compressed" } else { "" },
+                if msg.len() < len { " (cut)" } else { "" }
+            ),
+            Style::default().fg(theme.palette.accent),
+        ));
+        out.extend(hex_lines(msg, theme));
+        rest = &rest[5 + msg.len()..];
+        n += 1;
+    }
+    if !rest.is_empty() {
+        out.push(Line::styled(
+            format!("{} trailing bytes", rest.len()),
+            Style::default().fg(theme.palette.dim),
+        ));
+        out.extend(hex_lines(rest, theme));
+    }
+    out
+}
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
+    let theme = &app.theme;
+    let p = &theme.palette;
+    let tab_style = |t: Tab| {
+        if app.detail_tab() == t {
+            Style::default()
+                .fg(p.tab_active)
+                .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+        } else {
+            Style::default().fg(p.dim)
+        }
+    };
+    let mut title = vec![
+        Span::raw(" "),
+        Span::styled("Request", tab_style(Tab::Request)),
+        Span::styled(" │ ", Style::default().fg(p.dim)),
+        Span::styled("Response", tab_style(Tab::Response)),
+        Span::raw(" "),
+    ];
+    if app.detail_pending() {
+        title.push(Span::styled("highlighting… ", Style::default().fg(p.dim)));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(if focused { p.border_focused } else { p.border }))
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(lines) = app.detail_lines() else {
+        frame.render_widget(
+            Paragraph::new("no exchange selected").style(Style::default().fg(p.dim)),
+            inner,
+        );
+        return;
+    };
+    let rows = usize::from(inner.height);
+    let start = app.detail_scroll().min(lines.len().saturating_sub(1));
+    let visible: Vec<Line> = lines.iter().skip(start).take(rows).cloned().collect();
+    frame.render_widget(Paragraph::new(visible), inner);
+}
