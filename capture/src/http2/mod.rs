@@ -247,9 +247,8 @@ pub struct Http2Conn {
     /// Some history was not seen (attached mid-connection, or a gap): responses on streams whose
     /// request was never seen become exchanges with an empty request.
     partial: bool,
-    /// Lowest and highest stream ids whose request headers were seen.
-    first_request: Option<u32>,
-    last_request: u32,
+    /// Recently completed stream ids: frames still in flight for them are not new exchanges.
+    closed: VecDeque<u32>,
     stats: Http2Stats,
 }
 
@@ -316,8 +315,6 @@ impl Http2Conn {
         s.request = request;
         s.req_done = true;
         c.streams.insert(1, s);
-        c.first_request = Some(1);
-        c.last_request = 1;
         c
     }
 
@@ -331,8 +328,7 @@ impl Http2Conn {
             error: None,
             failed: false,
             partial: false,
-            first_request: None,
-            last_request: 0,
+            closed: VecDeque::new(),
             stats: Http2Stats::default(),
         }
     }
@@ -897,16 +893,14 @@ impl Http2Conn {
             }
             return;
         }
-        if id <= self.last_request && self.first_request.is_some_and(|f| id >= f) {
-            // A stream we already reported (or one reused): nothing sensible to add.
+        if self.closed.contains(&id) {
+            // Trailers after a reset, or a reused id: nothing sensible to add.
             return;
         }
         self.make_room();
         let mut s = Stream::new(headers, start, &self.limits);
         s.req_done = end_stream;
         self.streams.insert(id, s);
-        self.first_request = Some(self.first_request.map_or(id, |f| f.min(id)));
-        self.last_request = self.last_request.max(id);
     }
 
     fn response_headers(
@@ -919,8 +913,7 @@ impl Http2Conn {
     ) {
         if !self.streams.contains_key(&id) {
             // Only a stream whose request we could have missed gets an exchange.
-            let missed = self.partial
-                && (id > self.last_request || self.first_request.is_none_or(|f| id < f));
+            let missed = self.partial && !self.closed.contains(&id);
             if !missed {
                 return;
             }
@@ -1004,6 +997,10 @@ impl Http2Conn {
 
     fn complete(&mut self, id: u32, error: Option<String>, reset: Option<String>) {
         if let Some(s) = self.streams.remove(&id) {
+            if self.closed.len() >= MAX_OPEN_STREAMS {
+                self.closed.pop_front();
+            }
+            self.closed.push_back(id);
             let role = self.role.unwrap_or(Role::Client);
             self.ready.push(s.into_completed(role, id, error, reset));
         }
