@@ -3,6 +3,7 @@
 pub mod body;
 pub mod event;
 pub mod exchange;
+pub mod grpc;
 pub mod http1;
 pub mod http2;
 #[cfg(feature = "live")]
@@ -10,4 +11,5 @@ pub mod live;
 pub mod output;
 pub mod pipeline;
 pub mod procinfo;
+pub mod protobuf;
 pub mod record;
