@@ -508,3 +508,41 @@ fn huffman_coded_literals_and_table_indexing() {
         );
     }
 }
+
+#[test]
+fn huffman_encoder_with_eviction_round_trips() {
+    // Many distinct values force evictions from the 4096-byte table on both ends.
+    let mut enc = HuffEnc::default();
+    let mut t = Transcript::new(true).handshake();
+    for k in 0..300u32 {
+        let path = format!("/objects/{}/versions/{}", k * 7919, k % 13);
+        let trace = format!("00-{:032x}-{:016x}-01", u128::from(k) * 0x9e37_79b9, k);
+        let h = [
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", "storage.example.net"),
+            (":path", path.as_str()),
+            ("traceparent", trace.as_str()),
+            ("x-api-key", "k-8d9f7a6b5c4d3e2f"),
+        ];
+        t.client_sends(frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            2 * k + 1,
+            &enc.block(&h),
+        ));
+        t.response(2 * k + 1, &[(":status", "200")], b"");
+    }
+    let out = decode(&t.calls);
+    assert_eq!(out.len(), 300);
+    for (k, x) in out.iter().enumerate() {
+        let k = k as u32;
+        assert_eq!(
+            x.request.target,
+            format!("/objects/{}/versions/{}", k * 7919, k % 13)
+        );
+        let trace = format!("00-{:032x}-{:016x}-01", u128::from(k) * 0x9e37_79b9, k);
+        assert_eq!(req_header(x, "traceparent"), Some(trace.as_str()));
+        assert_eq!(req_header(x, "x-api-key"), Some("k-8d9f7a6b5c4d3e2f"));
+    }
+}
