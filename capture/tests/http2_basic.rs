@@ -546,3 +546,37 @@ fn huffman_encoder_with_eviction_round_trips() {
         assert_eq!(req_header(x, "x-api-key"), Some("k-8d9f7a6b5c4d3e2f"));
     }
 }
+
+#[test]
+fn lowered_table_size_binds_only_after_the_ack() {
+    let mut t = Transcript::new(true);
+    t.client_sends([PREFACE.to_vec(), settings(&[])].concat());
+    t.server_sends([settings(&[(1, 8192)]), settings_ack()].concat());
+    t.client_sends(settings_ack());
+    // The server lowers the client's table to 1024; until the client ACKs, 8192 is still fine.
+    t.server_sends(settings(&[(1, 1024)]));
+    let resize = |n: usize, enc: &mut Enc, path: &str| {
+        let mut b = hpack_int(0x20, 5, n);
+        b.extend(enc.block(&as_refs(&get(path))));
+        b
+    };
+    let b1 = resize(8192, &mut t.client, "/before-ack");
+    t.client_sends(frame(HEADERS, END_HEADERS | END_STREAM, 1, &b1));
+    t.client_sends(settings_ack());
+    let b3 = resize(1024, &mut t.client, "/after-ack");
+    t.client_sends(frame(HEADERS, END_HEADERS | END_STREAM, 3, &b3));
+    let ok = t.calls.clone();
+    let b5 = resize(8192, &mut t.client, "/too-big");
+    t.client_sends(frame(HEADERS, END_HEADERS | END_STREAM, 5, &b5));
+
+    let mut conn = Http2Conn::new(Limits::default());
+    for (n, (dir, b)) in ok.iter().enumerate() {
+        conn.feed(*dir, n as u64, b).unwrap();
+    }
+    let (dir, last) = t.calls.last().unwrap();
+    let err = conn.feed(*dir, 99, last).unwrap_err();
+    assert!(err.to_string().contains("exceeds the 1024 bytes"), "{err}");
+    let out = conn.finish(100, "closed");
+    let paths: Vec<&str> = out.iter().map(|x| x.request.target.as_str()).collect();
+    assert_eq!(paths, ["/before-ack", "/after-ack"]);
+}
