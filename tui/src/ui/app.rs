@@ -794,7 +794,7 @@ impl App {
         let trows = layout::inner_rows(self.areas().tree, 1);
         self.tree_offset = layout::scroll(self.tree_offset, trow, trows, self.tree_rows.len());
         if let Some(p) = &mut self.picker {
-            let rows = self.size.height.saturating_sub(6) as usize;
+            let rows = usize::from(self.size.height.saturating_sub(8));
             p.offset = layout::scroll(p.offset, p.cursor, rows, p.matches.len());
         }
         self.sync_detail(fx);
@@ -887,8 +887,9 @@ impl App {
         layout::inner_rows(self.areas().list, 1)
     }
 
+    /// Picker list rows: the screen less status bar, borders, search, header and footer.
     fn picker_rows(&self) -> usize {
-        self.size.height.saturating_sub(6) as usize
+        usize::from(self.size.height.saturating_sub(8))
     }
 
     // ----- read access for views and tests

@@ -49,7 +49,13 @@ pub fn args(ex: &Exchange) -> (Vec<String>, Option<Vec<u8>>, Vec<String>) {
             .into(),
         );
     }
-    let url_host = ex.host();
+    let url = ex.url();
+    // The authority curl will send as Host: the URL's, which may differ from the header
+    // when the request used the absolute form.
+    let url_host = url
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""))
+        .to_string();
     for (name, value) in &req.headers {
         let lower = name.to_ascii_lowercase();
         if lower.starts_with(':') || DROPPED.contains(&lower.as_str()) {
@@ -99,7 +105,7 @@ pub fn args(ex: &Exchange) -> (Vec<String>, Option<Vec<u8>>, Vec<String>) {
     if req.body.content_encoding.is_some() {
         warnings.push("request body was content-decoded; it is sent decoded".into());
     }
-    argv.push(ex.url());
+    argv.push(url);
     (argv, stdin, warnings)
 }
 

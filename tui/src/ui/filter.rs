@@ -148,7 +148,7 @@ impl Filter {
             });
         }
         Ok(Some(Filter {
-            source: src.to_string(),
+            source: src.trim().to_string(),
             root,
         }))
     }

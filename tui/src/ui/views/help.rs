@@ -11,6 +11,8 @@ use crate::ui::filter::{OPERATORS, PRIMITIVES};
 use crate::ui::format::fit;
 use crate::ui::keymap::{help_rows, Mode};
 
+const KEY_W: usize = 22;
+
 /// The help text for `mode` (also used by tests).
 pub fn lines(mode: Mode, theme: &crate::ui::theme::Theme) -> Vec<Line<'static>> {
     let p = &theme.palette;
@@ -19,7 +21,7 @@ pub fn lines(mode: Mode, theme: &crate::ui::theme::Theme) -> Vec<Line<'static>> 
     let mut out = vec![Line::styled(format!("Keys: {}", mode.title()), head)];
     for (keys, help) in help_rows(mode) {
         out.push(Line::from(vec![
-            Span::styled(fit(&keys, 18), key_style),
+            Span::styled(fit(&keys, KEY_W), key_style),
             Span::raw(help),
         ]));
     }
@@ -28,13 +30,16 @@ pub fn lines(mode: Mode, theme: &crate::ui::theme::Theme) -> Vec<Line<'static>> 
         out.push(Line::styled("Filter expressions", head));
         for prim in PRIMITIVES {
             out.push(Line::from(vec![
-                Span::styled(fit(&format!("~{} {}", prim.code, prim.arg), 18), key_style),
+                Span::styled(
+                    fit(&format!("~{} {}", prim.code, prim.arg), KEY_W),
+                    key_style,
+                ),
                 Span::raw(prim.help),
             ]));
         }
         for (syntax, help) in OPERATORS {
             out.push(Line::from(vec![
-                Span::styled(fit(syntax, 18), key_style),
+                Span::styled(fit(syntax, KEY_W), key_style),
                 Span::raw(*help),
             ]));
         }
@@ -48,7 +53,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let p = &app.theme.palette;
     let all = lines(mode, &app.theme);
-    let r = super::centered(area, 72, (all.len() as u16).saturating_add(2));
+    let r = super::centered(area, 76, (all.len() as u16).saturating_add(2));
     frame.render_widget(Clear, r);
     let block = Block::default()
         .borders(Borders::ALL)

@@ -73,14 +73,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     header.push(Span::styled(fit("TLS", tls_w), hdr));
     lines.push(Line::from(header));
     // Two lines for the search and header, two at the bottom for the expectation and message.
-    let rows = usize::from(inner.height).saturating_sub(4);
+    let rows = usize::from(inner.height).saturating_sub(5);
     if pk.loading {
         lines.push(Line::styled(
             "listing processes…",
             Style::default().fg(p.dim),
         ));
     }
-    for (i, row) in pk.rows().enumerate().skip(pk.offset).take(rows) {
+    let offset = crate::ui::layout::scroll(pk.offset, pk.cursor, rows, pk.matches.len());
+    for (i, row) in pk.rows().enumerate().skip(offset).take(rows) {
         let info = &row.info;
         let cur = i == pk.cursor;
         let marked = pk.marked.contains(&info.pid);
@@ -153,7 +154,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(m) = &pk.message {
         footer.push(Line::styled(m.clone(), Style::default().fg(p.accent)));
     }
-    let fh = (footer.len() as u16).min(inner.height.saturating_sub(list_h));
+    // Each footer line may wrap once on narrow terminals.
+    let want = footer
+        .iter()
+        .map(|l| (l.width() as u16).div_ceil(inner.width.max(1)))
+        .sum::<u16>();
+    let fh = want.min(inner.height.saturating_sub(list_h));
     if fh > 0 {
         let r = Rect {
             y: inner.y + inner.height - fh,

@@ -1,0 +1,468 @@
+//! Scripted message sequences into `App::handle`, asserting state and effects.
+mod ui_support;
+
+use apitop::ui::app::{Effect, Msg, Tab};
+use apitop::ui::clipboard::Route;
+use apitop::ui::keymap::{self, Mode};
+use apitop::ui::layout::Pane;
+use apitop::ui::picker::ProcessRow;
+use apitop::ui::store::SortKey;
+use apitop::ui::Config;
+use capture::output::Output;
+use capture::procinfo::{ProcessInfo, TlsStatus};
+use crossterm::event::KeyCode;
+use ui_support::*;
+
+#[test]
+fn follow_tracks_the_newest_until_the_user_moves() {
+    let mut a = app();
+    feed(&mut a, sample().into_iter().take(3));
+    assert!(a.follow());
+    assert_eq!(a.selected_exchange().map(|e| e.id), Some(3));
+    key(&mut a, 'k');
+    assert!(!a.follow(), "moving turns follow off");
+    assert_eq!(a.selected_exchange().map(|e| e.id), Some(2));
+    feed(&mut a, sample().into_iter().skip(3));
+    assert_eq!(
+        a.selected_exchange().map(|e| e.id),
+        Some(2),
+        "selection follows the id"
+    );
+    key(&mut a, 'F');
+    assert!(a.follow());
+    assert_eq!(a.selected_exchange().map(|e| e.id), Some(8));
+    key(&mut a, 'g');
+    assert_eq!(a.selected_exchange().map(|e| e.id), Some(1));
+    key(&mut a, 'G');
+    assert_eq!(a.selected_exchange().map(|e| e.id), Some(8));
+    code(&mut a, KeyCode::PageUp);
+    assert_eq!(
+        a.selected_exchange().map(|e| e.id),
+        Some(1),
+        "page is larger than 8 rows"
+    );
+    code(&mut a, KeyCode::Down);
+    code(&mut a, KeyCode::Down);
+    assert_eq!(a.selected_row(), 2);
+}
+
+#[test]
+fn filter_applies_as_you_type_and_keeps_the_last_valid() {
+    let mut a = app();
+    feed(&mut a, sample());
+    assert_eq!(a.view_len(), 8);
+    key(&mut a, '/');
+    assert_eq!(a.mode(), Mode::Filter);
+    typ(&mut a, "~c 5xx");
+    assert_eq!(a.visible_ids(), [5, 7]);
+    assert_eq!(a.filter_error(), None);
+    // Typing on: "~c 5xx & ~m" is incomplete; the last valid filter stays.
+    typ(&mut a, " & ~m");
+    assert!(a.filter_error().is_some());
+    assert_eq!(a.active_filter(), Some("~c 5xx"));
+    assert_eq!(a.visible_ids(), [5, 7]);
+    typ(&mut a, " delete");
+    assert_eq!(a.filter_error(), None);
+    assert_eq!(a.visible_ids(), [5]);
+    code(&mut a, KeyCode::Enter);
+    assert!(!a.filter_open());
+    assert_eq!(a.mode(), Mode::List);
+    // Esc in a reopened bar restores what was in force before it opened.
+    key(&mut a, 'f');
+    ctrl(&mut a, 'u');
+    assert_eq!(a.view_len(), 8);
+    typ(&mut a, "~d cdn");
+    assert_eq!(a.visible_ids(), [6]);
+    code(&mut a, KeyCode::Esc);
+    assert_eq!(a.filter_text(), "~c 5xx & ~m delete");
+    assert_eq!(a.visible_ids(), [5]);
+    // Letters typed in the bar are text, not commands.
+    key(&mut a, '/');
+    typ(&mut a, "q");
+    assert!(!a.should_quit());
+    // Backspace edits.
+    code(&mut a, KeyCode::Backspace);
+    assert_eq!(a.filter_text(), "~c 5xx & ~m delete");
+}
+
+#[test]
+fn new_exchanges_are_tested_against_the_filter() {
+    let mut a = app();
+    a.set_filter("~m POST".into());
+    feed(&mut a, sample());
+    assert_eq!(a.visible_ids(), [3]);
+    assert_eq!(a.selected_exchange().map(|e| e.id), Some(3));
+}
+
+#[test]
+fn sort_cycles_and_reverse_flips() {
+    let mut a = app();
+    feed(&mut a, sample());
+    assert_eq!(a.sort(), SortKey::Time);
+    key(&mut a, 'o');
+    assert_eq!(a.sort(), SortKey::Duration);
+    // No response (id 8) has no duration and sorts first; ties by arrival.
+    assert_eq!(a.visible_ids(), [8, 6, 4, 1, 2, 3, 5, 7]);
+    key(&mut a, 'v');
+    assert!(a.reverse());
+    assert_eq!(a.visible_ids(), [7, 5, 3, 2, 1, 4, 6, 8]);
+    key(&mut a, 'o');
+    assert_eq!(a.sort(), SortKey::Size);
+    key(&mut a, 'o');
+    assert_eq!(a.sort(), SortKey::Status);
+    assert_eq!(a.visible_ids()[..2], [7, 5], "503 then 500, reversed");
+    // Arrivals under a non-time sort are merged in at their place.
+    feed(&mut a, [ex(9, "GET", "x", "/", Some(502), 1)]);
+    assert_eq!(a.visible_ids()[..3], [7, 9, 5]);
+    key(&mut a, 'o');
+    key(&mut a, 'v');
+    assert_eq!(a.sort(), SortKey::Time);
+    assert_eq!(a.visible_ids(), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+}
+
+#[test]
+fn tree_drill_down_filters_the_list_and_esc_clears() {
+    let mut a = app();
+    feed(&mut a, sample());
+    code(&mut a, KeyCode::BackTab);
+    assert_eq!(a.focus(), Pane::Tree);
+    // Rows: api.example.com, /users, /users/{id}, ...
+    key(&mut a, 'j');
+    key(&mut a, 'j');
+    let node = a.tree_selected().expect("a node");
+    assert_eq!(a.tree().template(node), "api.example.com/users/{id}");
+    code(&mut a, KeyCode::Enter);
+    assert_eq!(a.drill(), Some(node));
+    assert_eq!(a.visible_ids(), [1, 2, 4, 5]);
+    // New arrivals respect the drill-down.
+    feed(
+        &mut a,
+        [
+            ex(9, "GET", "api.example.com", "/users/77", Some(200), 1),
+            ex(10, "GET", "api.example.com", "/health", Some(200), 1),
+        ],
+    );
+    assert_eq!(a.visible_ids(), [1, 2, 4, 5, 9]);
+    // The filter combines with it.
+    a.set_filter("~c 200".into());
+    assert_eq!(a.visible_ids(), [1, 2, 9]);
+    code(&mut a, KeyCode::Esc);
+    assert_eq!(a.drill(), None);
+    assert_eq!(a.visible_ids(), [1, 2, 6, 9, 10]);
+    // Collapse and expand.
+    key(&mut a, 'g');
+    key(&mut a, 'h');
+    let host = a.tree_selected().expect("host");
+    assert!(a.is_collapsed(host));
+    key(&mut a, 'l');
+    assert!(!a.is_collapsed(host));
+}
+
+#[test]
+fn enter_opens_the_detail_and_tabs_switch() {
+    let mut a = app();
+    feed(&mut a, sample().into_iter().take(1));
+    code(&mut a, KeyCode::Enter);
+    assert_eq!(a.focus(), Pane::Detail);
+    assert_eq!(a.detail_tab(), Tab::Request);
+    let lines = a.detail_lines().expect("detail");
+    assert!(lines[0]
+        .to_string()
+        .contains("GET https://api.example.com/users/42"));
+    key(&mut a, 'l');
+    assert_eq!(a.detail_tab(), Tab::Response);
+    let text: Vec<String> = a
+        .detail_lines()
+        .expect("detail")
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert!(text[0].contains("200 OK"), "{text:?}");
+    assert!(
+        text.iter().any(|l| l == "  \"name\": \"Ada\","),
+        "pretty JSON: {text:?}"
+    );
+    code(&mut a, KeyCode::Esc);
+    assert_eq!(a.focus(), Pane::List);
+}
+
+#[test]
+fn large_json_is_highlighted_off_the_handle_and_stale_results_are_dropped() {
+    let items: Vec<String> = (0..2000)
+        .map(|i| format!("{{\"i\":{i},\"s\":\"item\"}}"))
+        .collect();
+    let big = format!("[{}]", items.join(","));
+    let mut a = app();
+    feed(
+        &mut a,
+        [with_response_body(
+            ex(1, "GET", "h", "/big", Some(200), 1),
+            "application/json",
+            big.as_bytes(),
+        )],
+    );
+    code(&mut a, KeyCode::Enter);
+    let fx = key(&mut a, 'l');
+    let (gen, text) = match fx.as_slice() {
+        [Effect::Highlight { gen, text }] => (*gen, text.clone()),
+        other => panic!("expected one Highlight effect, got {other:?}"),
+    };
+    assert!(a.detail_pending());
+    let plain = a.detail_lines().expect("plain lines first").len();
+    // A stale generation is ignored.
+    a.handle(Msg::Highlighted {
+        gen: gen + 100,
+        lines: vec![],
+    });
+    assert!(a.detail_pending());
+    let lines = a.highlighter().json(&text);
+    a.handle(Msg::Highlighted { gen, lines });
+    assert!(!a.detail_pending());
+    assert_eq!(a.detail_lines().expect("lines").len(), plain);
+    // Revisiting uses the cache: no new job.
+    key(&mut a, 'h');
+    assert!(key(&mut a, 'l').is_empty());
+    assert!(!a.detail_pending());
+}
+
+#[test]
+fn copy_emits_clipboard_and_popup_reports_the_route() {
+    let mut a = app();
+    feed(&mut a, sample().into_iter().take(3));
+    let fx = key(&mut a, 'c');
+    let cmd = match fx.as_slice() {
+        [Effect::Clipboard(c)] => c.clone(),
+        other => panic!("{other:?}"),
+    };
+    let argv = shlex::split(&cmd).expect("shell words");
+    assert_eq!(
+        argv.last().map(String::as_str),
+        Some("https://api.example.com/users")
+    );
+    assert!(argv.contains(&"--data-binary".to_string()));
+    assert_eq!(a.mode(), Mode::Popup);
+    assert_eq!(a.popup().map(|p| p.route.is_none()), Some(true));
+    a.handle(Msg::Copied(Route::Osc52 {
+        why: "no display".into(),
+    }));
+    assert_eq!(
+        a.popup().and_then(|p| p.route.clone()),
+        Some(Route::Osc52 {
+            why: "no display".into()
+        })
+    );
+    // Keys go to the popup, not the list.
+    key(&mut a, 'j');
+    assert_eq!(a.selected_exchange().map(|e| e.id), Some(3));
+    code(&mut a, KeyCode::Esc);
+    assert_eq!(a.mode(), Mode::List);
+}
+
+fn proc_row(pid: u32, comm: &str, tls: TlsStatus, ports: &[u16]) -> ProcessRow {
+    ProcessRow {
+        info: ProcessInfo {
+            pid,
+            ppid: 1,
+            uid: 1000,
+            user: "ada".into(),
+            comm: comm.into(),
+            cmdline: format!("/usr/bin/{comm} --serve"),
+            exe: None,
+            tls,
+        },
+        ports: ports.to_vec(),
+    }
+}
+
+pub fn procs() -> Vec<ProcessRow> {
+    vec![
+        proc_row(
+            100,
+            "nginx",
+            TlsStatus::openssl_shared("libssl.so.3"),
+            &[443, 80],
+        ),
+        proc_row(
+            200,
+            "python3",
+            TlsStatus::openssl_shared("libssl.so.3"),
+            &[],
+        ),
+        proc_row(300, "gateway", TlsStatus::go(), &[8443]),
+        proc_row(400, "node", TlsStatus::openssl_in_exe(), &[3000]),
+        proc_row(500, "bash", TlsStatus::no_tls(), &[]),
+    ]
+}
+
+#[test]
+fn picker_narrows_marks_and_attaches() {
+    let mut a = app_with(Config {
+        open_picker: true,
+        targets: vec![],
+        ..config()
+    });
+    assert_eq!(a.start(), [Effect::RefreshProcesses]);
+    assert_eq!(a.mode(), Mode::Picker);
+    a.handle(Msg::Processes(procs()));
+    let p = a.picker().expect("picker");
+    let order: Vec<u32> = p.rows().map(|r| r.info.pid).collect();
+    assert_eq!(order, [100, 200, 400, 300, 500], "capturable first");
+    // Typing narrows (pid, name, user, command line, TLS); q and j are text here.
+    typ(&mut a, "openssl");
+    let shown: Vec<u32> = a.picker().expect("p").rows().map(|r| r.info.pid).collect();
+    assert_eq!(shown, [100, 200, 400]);
+    ctrl(&mut a, 'u');
+    typ(&mut a, "pyth");
+    let shown: Vec<u32> = a.picker().expect("p").rows().map(|r| r.info.pid).collect();
+    assert_eq!(shown, [200]);
+    key(&mut a, ' ');
+    // Marks survive a new search.
+    ctrl(&mut a, 'u');
+    typ(&mut a, "3000");
+    key(&mut a, ' ');
+    assert_eq!(a.picker().expect("p").marked.len(), 2);
+    let fx = code(&mut a, KeyCode::Enter);
+    assert_eq!(fx, [Effect::Attach(vec![200, 400])]);
+    assert!(a.picker().is_none());
+    let targets: Vec<u32> = a.targets().iter().map(|t| t.pid).collect();
+    assert_eq!(targets, [200, 400]);
+    assert!(a.notice().expect("notice").text.contains("will be seen"));
+}
+
+#[test]
+fn picker_explains_uncapturable_and_does_not_attach_them() {
+    let mut a = app_with(Config {
+        open_picker: true,
+        targets: vec![],
+        ..config()
+    });
+    a.start();
+    a.handle(Msg::Processes(procs()));
+    typ(&mut a, "gateway");
+    let fx = code(&mut a, KeyCode::Enter);
+    assert!(fx.is_empty());
+    let p = a.picker().expect("still open");
+    let msg = p.message.as_deref().expect("message");
+    assert!(
+        msg.contains("go (crypto/tls)") && msg.contains("won't be seen"),
+        "{msg}"
+    );
+    // Mixed choice: the capturable one is attached, the other explained.
+    ctrl(&mut a, 'u');
+    key(&mut a, ' '); // nginx
+    code(&mut a, KeyCode::End);
+    typ(&mut a, "300");
+    key(&mut a, ' ');
+    let fx = code(&mut a, KeyCode::Enter);
+    assert_eq!(fx, [Effect::Attach(vec![100])]);
+    assert!(a.notice().expect("notice").text.contains("won't be seen"));
+}
+
+#[test]
+fn picker_detach_and_reopen_with_p() {
+    let mut a = app();
+    let fx = key(&mut a, 'p');
+    assert_eq!(fx, [Effect::RefreshProcesses]);
+    a.handle(Msg::Processes(vec![proc_row(
+        4242,
+        "curl",
+        TlsStatus::openssl_shared("libssl.so.3"),
+        &[],
+    )]));
+    let fx = ctrl(&mut a, 'd');
+    assert_eq!(fx, [Effect::Detach(4242)]);
+    assert!(a.targets().is_empty());
+    code(&mut a, KeyCode::Esc);
+    assert!(a.picker().is_none());
+}
+
+#[test]
+fn eviction_keeps_the_newest_and_says_so() {
+    let mut a = app_with(Config {
+        max_exchanges: 3,
+        ..config()
+    });
+    feed(&mut a, sample().into_iter().take(5));
+    assert_eq!(a.store().len(), 3);
+    assert_eq!(a.store().evicted, 2);
+    assert_eq!(a.visible_ids(), [3, 4, 5]);
+    // Under another sort too.
+    key(&mut a, 'o');
+    feed(&mut a, sample().into_iter().skip(5));
+    assert_eq!(a.store().evicted, 5);
+    let mut ids = a.visible_ids();
+    ids.sort();
+    assert_eq!(ids, [6, 7, 8]);
+}
+
+#[test]
+fn targets_and_stats_follow_capture_events() {
+    let mut a = app();
+    a.handle(Msg::Capture(Output::Process {
+        ts: T0,
+        pid: 7,
+        comm: "python3".into(),
+    }));
+    a.handle(Msg::Capture(Output::Exit { ts: T0, pid: 4242 }));
+    let t = a.targets();
+    assert_eq!(t.len(), 2);
+    assert!(!t[0].alive);
+    assert!(t[1].alive && t[1].comm == "python3");
+    // The rate is measured over ticks of the given clock.
+    let mut a = app_with(Config {
+        fixed_now: None,
+        ..config()
+    });
+    a.handle(Msg::Tick(T0));
+    feed(&mut a, sample());
+    a.handle(Msg::Tick(T0 + 2_000_000_000));
+    assert!((a.rate() - 4.0).abs() < 1e-9, "{}", a.rate());
+}
+
+#[test]
+fn tab_cycles_panes_and_toggles_hide_them() {
+    let mut a = app();
+    feed(&mut a, sample());
+    assert_eq!(a.focus(), Pane::List);
+    code(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus(), Pane::Detail);
+    code(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus(), Pane::Tree);
+    key(&mut a, 't');
+    assert_eq!(a.focus(), Pane::List, "hiding the focused tree moves focus");
+    code(&mut a, KeyCode::Tab);
+    code(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus(), Pane::List, "list and detail only");
+    key(&mut a, 'd');
+    code(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus(), Pane::List, "the list alone");
+    key(&mut a, 'q');
+    assert!(a.should_quit());
+}
+
+#[test]
+fn quit_is_an_effect() {
+    let mut a = app();
+    assert_eq!(key(&mut a, 'q'), [Effect::Quit]);
+    let mut a = app();
+    key(&mut a, '/');
+    assert_eq!(ctrl(&mut a, 'c'), [Effect::Quit]);
+}
+
+#[test]
+fn help_lists_every_key_of_the_screen() {
+    let mut a = app();
+    key(&mut a, '?');
+    assert_eq!(a.help().map(|h| h.0), Some(Mode::List));
+    let rows = keymap::help_rows(Mode::List);
+    // Every binding in the tables for this mode is present, with its keys.
+    for t in keymap::tables(Mode::List) {
+        for b in t.iter() {
+            let keys: Vec<String> = b.keys.iter().map(keymap::key_name).collect();
+            assert!(rows.contains(&(keys.join(" "), b.help)), "{keys:?}");
+        }
+    }
+    assert!(rows.iter().any(|(k, h)| k == "c" && h.contains("curl")));
+    key(&mut a, '?');
+    assert!(a.help().is_none());
+}
