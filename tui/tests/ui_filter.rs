@@ -40,6 +40,11 @@ fn primitives_match_their_field() {
     // A bare word is a URL regex.
     assert!(m("users", &get));
     assert!(m("https://api", &get));
+    assert!(m("'^https://api\\.example\\.com/users/42\\?x=1$'", &get));
+    let mut abs = ex(3, "GET", "h", "http://other.example:8080/p", Some(200), 1);
+    assert!(m("'^http://other\\.example:8080/p$'", &abs));
+    abs.request.headers.clear();
+    assert!(m("~d ^93\\.184", &abs), "no Host header: the peer address");
     assert!(!m("login", &get));
 }
 

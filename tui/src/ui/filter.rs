@@ -173,16 +173,21 @@ fn eval(n: &Node, ex: &Exchange) -> bool {
             (Some(r), CodeSpec::Class(c)) => r.status / 100 == *c,
             (None, _) => false,
         },
-        Node::Domain(re) => re.is_match(&ex.host()),
-        Node::Url(re) => re.is_match(&ex.url()),
-        Node::Header(re) => {
+        Node::Domain(re) => re.is_match(host(ex)),
+        Node::Url(re) => SCRATCH.with_borrow_mut(|buf| {
+            url_into(ex, buf);
+            re.is_match(buf)
+        }),
+        Node::Header(re) => SCRATCH.with_borrow_mut(|buf| {
             let resp = ex.response.iter().flat_map(|r| r.headers.iter());
-            ex.request
-                .headers
-                .iter()
-                .chain(resp)
-                .any(|(n, v)| re.is_match(&format!("{n}: {v}")))
-        }
+            ex.request.headers.iter().chain(resp).any(|(n, v)| {
+                buf.clear();
+                buf.push_str(n);
+                buf.push_str(": ");
+                buf.push_str(v);
+                re.is_match(buf)
+            })
+        }),
         Node::Body(re) => {
             re.is_match(&ex.request.body.data)
                 || ex
@@ -199,6 +204,33 @@ fn eval(n: &Node, ex: &Exchange) -> bool {
                 })
         }
     }
+}
+
+thread_local! {
+    /// Re-filtering a million exchanges must not allocate a URL or header line per exchange.
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// `Exchange::host` without allocating.
+fn host(ex: &Exchange) -> &str {
+    header(&ex.request.headers, "host")
+        .or_else(|| header(&ex.request.headers, ":authority"))
+        .or(ex.peer_addr.as_deref())
+        .unwrap_or("")
+}
+
+/// `Exchange::url` into a reused buffer.
+fn url_into(ex: &Exchange, buf: &mut String) {
+    buf.clear();
+    let t = &ex.request.target;
+    if t.starts_with("http://") || t.starts_with("https://") {
+        buf.push_str(t);
+        return;
+    }
+    buf.push_str(ex.scheme());
+    buf.push_str("://");
+    buf.push_str(host(ex));
+    buf.push_str(t);
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -65,8 +65,9 @@ pub struct Store {
     first: Seq,
     cap: usize,
     pub evicted: u64,
-    /// Matching seqs, ascending by (key, seq).
-    view: VecDeque<Seq>,
+    /// Matching (sort key, seq), ascending. Keys are stored so that merges, evictions and
+    /// lookups never chase pointers into the exchanges.
+    view: VecDeque<(u64, Seq)>,
     sort: SortKey,
     /// Matches that arrived under a non-time sort, merged in by [`Store::flush`].
     pending: Vec<Seq>,
@@ -131,7 +132,7 @@ impl Store {
             self.evicted += 1;
             match self.sort {
                 SortKey::Time => {
-                    if self.view.front() == Some(&gone) {
+                    if self.view.front().is_some_and(|&(_, s)| s == gone) {
                         self.view.pop_front();
                     }
                 }
@@ -142,7 +143,7 @@ impl Store {
         self.entries.push_back(Entry { ex, node });
         if matches {
             match self.sort {
-                SortKey::Time => self.view.push_back(seq),
+                SortKey::Time => self.view.push_back((0, seq)),
                 _ => self.pending.push(seq),
             }
         }
@@ -154,30 +155,35 @@ impl Store {
     pub fn flush(&mut self) {
         if self.stale {
             let first = self.first;
-            self.view.retain(|&s| s >= first);
+            self.view.retain(|&(_, s)| s >= first);
             self.pending.retain(|&s| s >= first);
             self.stale = false;
         }
         if self.pending.is_empty() {
             return;
         }
-        let mut pending = std::mem::take(&mut self.pending);
         let sort = self.sort;
-        pending.sort_unstable_by_key(|&s| self.sort_key(s, sort));
-        let old = std::mem::take(&mut self.view);
-        let mut merged = VecDeque::with_capacity(old.len() + pending.len());
-        let (mut a, mut b) = (old.into_iter().peekable(), pending.into_iter().peekable());
-        loop {
-            let take_a = match (a.peek(), b.peek()) {
-                (Some(&x), Some(&y)) => self.sort_key(x, sort) <= self.sort_key(y, sort),
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let next = if take_a { a.next() } else { b.next() };
-            merged.extend(next);
+        let mut pending: Vec<(u64, Seq)> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|s| self.sort_key(s, sort))
+            .collect();
+        pending.sort_unstable();
+        // Merge from the back, in place: only the tail after the smallest arrival moves, and
+        // nothing is reallocated (a fresh million-entry view per frame cost ~20 ms).
+        let old_len = self.view.len();
+        self.view.resize(old_len + pending.len(), (0, 0));
+        let v = self.view.make_contiguous();
+        let (mut i, mut j, mut k) = (old_len, pending.len(), v.len());
+        while j > 0 {
+            if i > 0 && v[i - 1] > pending[j - 1] {
+                v[k - 1] = v[i - 1];
+                i -= 1;
+            } else {
+                v[k - 1] = pending[j - 1];
+                j -= 1;
+            }
+            k -= 1;
         }
-        self.view = merged;
     }
 
     fn sort_key(&self, seq: Seq, sort: SortKey) -> (u64, Seq) {
@@ -190,18 +196,15 @@ impl Store {
         self.pending.clear();
         self.stale = false;
         let first = self.first;
-        let mut view: Vec<Seq> = self
+        let mut view: Vec<(u64, Seq)> = self
             .entries
             .iter()
             .enumerate()
             .filter(|(_, e)| pred(e))
-            .map(|(i, _)| first + i as u64)
+            .map(|(i, e)| (e.key(sort), first + i as u64))
             .collect();
         if sort != SortKey::Time {
-            // Keys computed once: sorting a million entries must not chase pointers per compare.
-            let mut keyed: Vec<(u64, Seq)> = view.iter().map(|&s| self.sort_key(s, sort)).collect();
-            keyed.sort_unstable();
-            view = keyed.into_iter().map(|(_, s)| s).collect();
+            view.sort_unstable();
         }
         self.view = view.into();
     }
@@ -218,22 +221,14 @@ impl Store {
             return None;
         }
         let i = if reverse { n - 1 - row } else { row };
-        self.view.get(i).copied()
+        self.view.get(i).map(|&(_, s)| s)
     }
 
     /// The display row of `seq`, if it is in the view. O(log n).
     pub fn row_of(&self, seq: Seq, reverse: bool) -> Option<usize> {
         let key = self.sort_key(seq, self.sort);
         self.get(seq)?;
-        let i = self
-            .view
-            .binary_search_by(|&s| self.sort_key(s, self.sort).cmp(&key))
-            .ok()?;
+        let i = self.view.binary_search(&key).ok()?;
         Some(if reverse { self.view.len() - 1 - i } else { i })
-    }
-
-    /// Approximate heap use of the kept exchanges, for the status bar and the bench.
-    pub fn approx_bytes(&self) -> usize {
-        self.entries.len() * std::mem::size_of::<Entry>() + self.view.len() * 8
     }
 }
