@@ -41,6 +41,11 @@ impl Clipboard {
         // Over SSH a display clipboard (if any) is the remote machine's: the user wants theirs.
         let handle = if std::env::var_os("SSH_CONNECTION").is_some() {
             Err("over SSH".to_string())
+        } else if std::env::var_os("DISPLAY").is_none()
+            && std::env::var_os("WAYLAND_DISPLAY").is_none()
+        {
+            // Typical under sudo (which drops DISPLAY) and on consoles.
+            Err("no display".to_string())
         } else {
             arboard::Clipboard::new().map_err(|e| short(&e.to_string()))
         };

@@ -1,0 +1,186 @@
+//! The runtime in a real terminal: this test binary re-runs itself inside tmux as the UI, keys
+//! go in with `send-keys`, screens come out with `capture-pane`, and the copy lands in tmux's
+//! buffer through OSC 52 (`set-clipboard on`; there is no display, so arboard is not used).
+mod ui_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use apitop::ui::runtime::{run_blocking, Control, UiInput};
+use capture::output::{CaptureStats, Output};
+use ui_support::*;
+
+const CHILD: &str = "APITOP_UI_RUNTIME_CHILD";
+
+/// The UI side: runs only inside tmux, started by `ui_in_tmux`.
+#[test]
+fn runtime_child() {
+    let Some(out) = std::env::var_os(CHILD) else {
+        return;
+    };
+    let out = PathBuf::from(out);
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let (ctl_tx, mut ctl_rx) = tokio::sync::mpsc::channel::<Control>(16);
+    std::thread::spawn(move || {
+        for e in sample() {
+            let _ = tx.blocking_send(UiInput::Output(Output::Exchange(Box::new(e))));
+        }
+        let _ = tx.blocking_send(UiInput::Stats(CaptureStats {
+            exchanges: 8,
+            dropped_events: 3,
+            ..CaptureStats::default()
+        }));
+        // Dropping the sender: the source has ended; the UI keeps running.
+    });
+    let cfg = apitop::ui::Config {
+        utc_offset: Some(0),
+        ..config()
+    };
+    let result = run_blocking(cfg, rx, ctl_tx);
+    let mut controls = Vec::new();
+    while let Ok(c) = ctl_rx.try_recv() {
+        controls.push(format!("{c:?}"));
+    }
+    let status = match result {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    std::fs::write(out, format!("{status}\n{}", controls.join("\n"))).expect("write result");
+}
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// Waits until the screen contains `needle`, returning it.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {needle:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn wait_file(p: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(s) = std::fs::read_to_string(p) {
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the UI never exited");
+}
+
+#[test]
+fn ui_in_tmux() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux not installed: skipping the real-terminal test");
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let dir = std::env::temp_dir().join(format!("apitop-ui-rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let result = dir.join("result");
+    let tmux = Tmux {
+        socket: format!("apitop-ui-test-{}", std::process::id()),
+    };
+    let child = format!(
+        "env -u DISPLAY -u WAYLAND_DISPLAY {CHILD}={} TERM=xterm-256color {} --exact runtime_child --nocapture --test-threads 1",
+        result.display(),
+        exe.display()
+    );
+    tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-x",
+        "140",
+        "-y",
+        "36",
+        "-s",
+        "t",
+        &child,
+    ]);
+    tmux.cmd(&["set", "-g", "set-clipboard", "on"]);
+    let s = tmux.wait_for("/oauth/token");
+    assert!(s.contains("Requests 8"), "{s}");
+    assert!(s.contains("drops 3"), "drops are shown: {s}");
+    assert!(
+        s.contains("capture ended"),
+        "the end of the source is said: {s}"
+    );
+    // Filter as you type.
+    tmux.keys(&["/", "~c 5xx", "Enter"]);
+    let s = tmux.wait_for("Requests 2");
+    assert!(s.contains("/users/44") && !s.contains("/users/42 "), "{s}");
+    // Copy the selected request (the 503 to auth.example.org): OSC 52 into tmux's buffer.
+    tmux.keys(&["c"]);
+    let s = tmux.wait_for("OSC 52");
+    assert!(s.contains("Copy as curl"), "{s}");
+    let buffer = tmux.cmd(&["show-buffer"]);
+    let argv = shlex::split(&buffer).expect("shell words");
+    assert_eq!(argv.first().map(String::as_str), Some("curl"));
+    assert_eq!(
+        argv.last().map(String::as_str),
+        Some("https://auth.example.org/oauth/token?grant=refresh")
+    );
+    tmux.keys(&["Escape"]);
+    // Help, generated from the keymap.
+    tmux.keys(&["?"]);
+    tmux.wait_for("copy request as curl");
+    tmux.keys(&["Escape"]);
+    // The picker opens with `p` (listing this machine's processes) and closes with Esc.
+    tmux.keys(&["p"]);
+    tmux.wait_for("Pick processes");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Requests 2");
+    tmux.keys(&["q"]);
+    let r = wait_file(&result);
+    assert!(r.starts_with("ok"), "{r}");
+    std::fs::remove_dir_all(&dir).ok();
+}
