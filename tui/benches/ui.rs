@@ -67,7 +67,7 @@ fn exchange(i: u64) -> Exchange {
         id: i,
         pid: 1000 + (i % 3) as u32,
         comm: "python3".into(),
-        protocol: if i % 4 == 0 {
+        protocol: if i.is_multiple_of(4) {
             Protocol::Http2
         } else {
             Protocol::Http1

@@ -29,9 +29,9 @@ fn incremental_view_equals_a_rebuild_under_every_sort() {
             if let Some(r) = &mut e.response {
                 r.body.raw_len = (x >> 20) % 7;
             }
-            let keep = (x >> 50) % 3 != 0;
+            let keep = !(x >> 50).is_multiple_of(3);
             s.push(Box::new(e), 0, keep);
-            if i % 37 == 0 {
+            if i.is_multiple_of(37) {
                 s.flush();
             }
         }
