@@ -524,9 +524,11 @@ fn ensure_tracefs() {
         return;
     }
     let cstr = |s: &str| std::ffi::CString::new(s).ok();
-    if let (Some(src), Some(target), Some(fstype)) =
-        (cstr("tracefs"), cstr("/sys/kernel/tracing"), cstr("tracefs"))
-    {
+    if let (Some(src), Some(target), Some(fstype)) = (
+        cstr("tracefs"),
+        cstr("/sys/kernel/tracing"),
+        cstr("tracefs"),
+    ) {
         // SAFETY: valid NUL-terminated strings; a failure leaves the attach error to explain.
         unsafe {
             libc::mount(

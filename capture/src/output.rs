@@ -10,7 +10,11 @@ pub enum Output {
     /// A connection that carried no decodable HTTP, with its byte counts.
     Opaque(OpaqueConnection),
     /// A process became a target (or its name became known).
-    Process { ts: UnixNanos, pid: u32, comm: String },
+    Process {
+        ts: UnixNanos,
+        pid: u32,
+        comm: String,
+    },
     /// A target process exited.
     Exit { ts: UnixNanos, pid: u32 },
 }

@@ -4,7 +4,10 @@ use std::collections::HashMap;
 
 use crate::event::{ConnKey, Direction, Event, Limits};
 use crate::exchange::{Exchange, OpaqueConnection, Protocol, UnixNanos};
-use crate::http1::{self, Completed, Http1Conn, Sniff};
+use crate::exchange::{Request, Response, Role};
+use crate::http1::{self, Http1Conn, Sniff};
+use crate::http2::frame::{FrameHeader, HEADER_LEN};
+use crate::http2::{self, Http2Conn, Preface};
 use crate::output::{CaptureStats, Output};
 
 /// Bytes kept per connection while deciding what protocol it speaks.
@@ -43,8 +46,79 @@ enum Decoder {
         len: usize,
     },
     Http1(Box<Http1Conn>),
+    Http2(Box<Http2Conn>),
     /// Not HTTP (or decoding gave up); bytes are only counted.
-    Opaque { reason: String },
+    Opaque {
+        reason: String,
+    },
+}
+
+/// A finished request/response from either decoder.
+struct Done {
+    role: Role,
+    protocol: Protocol,
+    stream_id: Option<u32>,
+    request: Request,
+    response: Option<Response>,
+    start: UnixNanos,
+    end: Option<UnixNanos>,
+    error: Option<String>,
+}
+
+impl From<http1::Completed> for Done {
+    fn from(c: http1::Completed) -> Self {
+        Done {
+            role: c.role,
+            protocol: Protocol::Http1,
+            stream_id: None,
+            request: c.request,
+            response: c.response,
+            start: c.start,
+            end: c.end,
+            error: c.error,
+        }
+    }
+}
+
+impl From<http2::Http2Completed> for Done {
+    fn from(c: http2::Http2Completed) -> Self {
+        let error = match (&c.reset, c.error) {
+            (Some(code), _) => Some(format!("stream reset ({code})")),
+            (None, e) => e,
+        };
+        Done {
+            role: c.role,
+            protocol: Protocol::Http2,
+            stream_id: Some(c.stream_id),
+            request: c.request,
+            response: c.response,
+            start: c.start,
+            end: c.end,
+            error,
+        }
+    }
+}
+
+/// Decoded results of one step, whichever decoder produced them.
+#[derive(Default)]
+struct Step {
+    done: Vec<Done>,
+    errors: u64,
+}
+
+impl Step {
+    fn http1(&mut self, r: Result<Vec<http1::Completed>, http1::Http1Error>) {
+        match r {
+            Ok(d) => self.done.extend(d.into_iter().map(Done::from)),
+            Err(_) => self.errors += 1,
+        }
+    }
+    fn http2(&mut self, r: Result<Vec<http2::Http2Completed>, http2::Http2Error>) {
+        match r {
+            Ok(d) => self.done.extend(d.into_iter().map(Done::from)),
+            Err(_) => self.errors += 1,
+        }
+    }
 }
 
 fn dir_index(d: Direction) -> usize {
@@ -107,7 +181,12 @@ impl Pipeline {
                 out.push(Output::Process { ts, pid, comm });
             }
             Event::Exit { ts, pid } => {
-                let keys: Vec<ConnKey> = self.conns.keys().filter(|k| k.pid == pid).copied().collect();
+                let keys: Vec<ConnKey> = self
+                    .conns
+                    .keys()
+                    .filter(|k| k.pid == pid)
+                    .copied()
+                    .collect();
                 for key in sorted(keys) {
                     if let Some(c) = self.conns.remove(&key) {
                         self.finish_conn(key, c, ts, "process exited", out);
@@ -159,7 +238,11 @@ impl Pipeline {
             }
             if !dropped {
                 let end = offset.saturating_add(bytes.len() as u32);
-                c.calls[i] = if end >= total { None } else { Some((total, end)) };
+                c.calls[i] = if end >= total {
+                    None
+                } else {
+                    Some((total, end))
+                };
                 match dir {
                     Direction::Write => c.written += bytes.len() as u64,
                     Direction::Read => c.read += bytes.len() as u64,
@@ -174,48 +257,52 @@ impl Pipeline {
             return;
         };
         if lost > 0 {
-            if let Decoder::Http1(h) = &mut c.decoder {
-                h.gap(dir, lost);
+            match &mut c.decoder {
+                Decoder::Http1(h) => h.gap(dir, lost),
+                Decoder::Http2(h) => h.gap(dir, lost),
+                _ => {}
             }
         }
-        let mut completed = Vec::new();
-        let mut errors = 0;
+        let mut step = Step::default();
         match &mut c.decoder {
             Decoder::Sniffing { chunks, len } => {
                 chunks.push((dir, ts, bytes.to_vec()));
                 *len += bytes.len();
                 match decide(chunks, *len) {
-                    Some(Sniff::Http1) => {
+                    Verdict::Wait => {}
+                    Verdict::Http1 => {
                         let mut h = Box::new(Http1Conn::new(limits));
                         for (d, t, b) in std::mem::take(chunks) {
-                            match h.feed(d, t, &b) {
-                                Ok(done) => completed.extend(done),
-                                Err(_) => errors += 1,
-                            }
+                            step.http1(h.feed(d, t, &b));
                         }
                         c.decoder = Decoder::Http1(h);
                     }
-                    Some(_) => {
+                    verdict @ (Verdict::Http2 | Verdict::Http2Midway) => {
+                        let mut h = Box::new(if verdict == Verdict::Http2 {
+                            Http2Conn::new(limits)
+                        } else {
+                            Http2Conn::attach(limits, None)
+                        });
+                        for (d, t, b) in std::mem::take(chunks) {
+                            step.http2(h.feed(d, t, &b));
+                        }
+                        c.decoder = Decoder::Http2(h);
+                    }
+                    Verdict::NotHttp => {
                         c.decoder = Decoder::Opaque {
                             reason: "not HTTP".into(),
                         }
                     }
-                    None => {}
                 }
             }
-            Decoder::Http1(h) => match h.feed(dir, ts, bytes) {
-                Ok(done) => completed.extend(done),
-                Err(_) => errors += 1,
-            },
+            Decoder::Http1(h) => step.http1(h.feed(dir, ts, bytes)),
+            Decoder::Http2(h) => step.http2(h.feed(dir, ts, bytes)),
             Decoder::Opaque { .. } => {
                 // Attached mid-connection, or a protocol switch: a later call that starts with
                 // an HTTP/1 message brings decoding back.
                 if offset == 0 && http1::sniff(bytes) == Sniff::Http1 {
                     let mut h = Box::new(Http1Conn::new(limits));
-                    match h.feed(dir, ts, bytes) {
-                        Ok(done) => completed.extend(done),
-                        Err(_) => errors += 1,
-                    }
+                    step.http1(h.feed(dir, ts, bytes));
                     c.decoder = Decoder::Http1(h);
                 }
             }
@@ -230,12 +317,12 @@ impl Pipeline {
                     },
                 );
                 if let Decoder::Http1(h) = &mut h {
-                    completed.extend(h.finish(ts, "connection upgraded"));
+                    step.http1(Ok(h.finish(ts, "connection upgraded")));
                 }
             }
         }
-        self.stats.decode_errors += errors;
-        self.emit(key, completed, out);
+        self.stats.decode_errors += step.errors;
+        self.emit(key, step.done, out);
     }
 
     /// The connection for `key`, created (and the least recently active one evicted past the
@@ -283,9 +370,17 @@ impl Pipeline {
         c
     }
 
-    fn finish_conn(&mut self, key: ConnKey, mut c: Conn, ts: UnixNanos, reason: &str, out: &mut Vec<Output>) {
-        let completed = match &mut c.decoder {
-            Decoder::Http1(h) => h.finish(ts, reason),
+    fn finish_conn(
+        &mut self,
+        key: ConnKey,
+        mut c: Conn,
+        ts: UnixNanos,
+        reason: &str,
+        out: &mut Vec<Output>,
+    ) {
+        let completed: Vec<Done> = match &mut c.decoder {
+            Decoder::Http1(h) => h.finish(ts, reason).into_iter().map(Done::from).collect(),
+            Decoder::Http2(h) => h.finish(ts, reason).into_iter().map(Done::from).collect(),
             Decoder::Sniffing { len: 0, .. } => Vec::new(),
             Decoder::Sniffing { chunks, .. } => {
                 // Too little to decide; a lone HTTP/1 head still decodes.
@@ -304,7 +399,7 @@ impl Pipeline {
                         reason: "not HTTP".into(),
                     };
                 }
-                done
+                done.into_iter().map(Done::from).collect()
             }
             Decoder::Opaque { .. } => Vec::new(),
         };
@@ -331,7 +426,7 @@ impl Pipeline {
         self.comms.get(&pid).cloned().unwrap_or_default()
     }
 
-    fn emit(&mut self, key: ConnKey, completed: Vec<Completed>, out: &mut Vec<Output>) {
+    fn emit(&mut self, key: ConnKey, completed: Vec<Done>, out: &mut Vec<Output>) {
         if completed.is_empty() {
             return;
         }
@@ -341,7 +436,7 @@ impl Pipeline {
         }
     }
 
-    fn emit_for(&mut self, pid: u32, c: &Conn, completed: Vec<Completed>, out: &mut Vec<Output>) {
+    fn emit_for(&mut self, pid: u32, c: &Conn, completed: Vec<Done>, out: &mut Vec<Output>) {
         let comm = self.comm(pid);
         for done in completed {
             let id = self.next_exchange_id;
@@ -351,13 +446,13 @@ impl Pipeline {
                 id,
                 pid,
                 comm: comm.clone(),
-                protocol: Protocol::Http1,
+                protocol: done.protocol,
                 tls: c.tls,
                 role: done.role,
                 conn_id: c.id,
                 local_addr: c.local.clone(),
                 peer_addr: c.peer.clone(),
-                stream_id: None,
+                stream_id: done.stream_id,
                 request: done.request,
                 response: done.response,
                 start: done.start,
@@ -374,9 +469,21 @@ fn sorted(mut keys: Vec<ConnKey>) -> Vec<ConnKey> {
     keys
 }
 
-/// Decides the protocol from the first bytes of either direction; None to wait for more.
-fn decide(chunks: &[(Direction, UnixNanos, Vec<u8>)], len: usize) -> Option<Sniff> {
-    let mut verdicts = Vec::new();
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Wait,
+    Http1,
+    /// The client preface was seen.
+    Http2,
+    /// Frames without a preface: attached to an HTTP/2 connection already under way.
+    Http2Midway,
+    NotHttp,
+}
+
+/// Decides the protocol from the first bytes of either direction.
+fn decide(chunks: &[(Direction, UnixNanos, Vec<u8>)], len: usize) -> Verdict {
+    let mut waiting = false;
+    let mut frames = false;
     for d in [Direction::Write, Direction::Read] {
         let bytes: Vec<u8> = chunks
             .iter()
@@ -387,13 +494,44 @@ fn decide(chunks: &[(Direction, UnixNanos, Vec<u8>)], len: usize) -> Option<Snif
         if bytes.is_empty() {
             continue;
         }
-        verdicts.push(http1::sniff(&bytes));
+        match http2::is_preface(&bytes) {
+            Preface::Yes => return Verdict::Http2,
+            Preface::NeedMore => {
+                waiting = true;
+                continue;
+            }
+            Preface::No => {}
+        }
+        match http1::sniff(&bytes) {
+            Sniff::Http1 => return Verdict::Http1,
+            Sniff::NeedMore => waiting = true,
+            Sniff::NotHttp => frames |= looks_like_frames(&bytes),
+        }
     }
-    if verdicts.contains(&Sniff::Http1) {
-        return Some(Sniff::Http1);
+    if frames {
+        Verdict::Http2Midway
+    } else if waiting && len < SNIFF_LIMIT {
+        Verdict::Wait
+    } else {
+        Verdict::NotHttp
     }
-    if len >= SNIFF_LIMIT || (!verdicts.is_empty() && verdicts.iter().all(|v| *v == Sniff::NotHttp)) {
-        return Some(Sniff::NotHttp);
+}
+
+/// Two plausible HTTP/2 frame headers in a row (or one filling the bytes exactly): what a
+/// connection looks like when we attach after its preface.
+fn looks_like_frames(bytes: &[u8]) -> bool {
+    let header = |at: usize| -> Option<&[u8; HEADER_LEN]> {
+        bytes.get(at..at + HEADER_LEN)?.try_into().ok()
+    };
+    let Some(first) = header(0) else {
+        return false;
+    };
+    if !FrameHeader::plausible(first, 1 << 24) {
+        return false;
     }
-    None
+    let next = HEADER_LEN + FrameHeader::parse(first).len as usize;
+    match header(next) {
+        Some(h) => FrameHeader::plausible(h, 1 << 24),
+        None => next == bytes.len(),
+    }
 }

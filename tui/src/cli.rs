@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-const ABOUT: &str = "htop for live API traffic: HTTP requests and responses from the processes you pick, \
+const ABOUT: &str =
+    "htop for live API traffic: HTTP requests and responses from the processes you pick, \
 read from TLS libraries with eBPF (no proxy, no certificates).";
 
 const AFTER: &str = "\
@@ -38,7 +39,12 @@ pub struct Cli {
     pub json: bool,
 
     /// Also write the raw capture events to FILE (created with mode 0600).
-    #[arg(short = 'w', long = "write", value_name = "FILE", conflicts_with = "read")]
+    #[arg(
+        short = 'w',
+        long = "write",
+        value_name = "FILE",
+        conflicts_with = "read"
+    )]
     pub write: Option<PathBuf>,
 
     /// Decode a recording made with -w instead of capturing live (no root needed).

@@ -5,6 +5,7 @@ pub mod json;
 pub mod session;
 #[cfg(feature = "live")]
 pub mod spawn;
+pub mod ui;
 
 use anyhow::Result;
 

@@ -133,7 +133,9 @@ impl Session {
             pipeline,
             writer,
             child,
-            end_without_targets: !keep_open && targets.names.is_empty() && targets.command.is_empty(),
+            end_without_targets: !keep_open
+                && targets.names.is_empty()
+                && targets.command.is_empty(),
             events: Vec::new(),
             pending: outputs,
             last_ts: 0,

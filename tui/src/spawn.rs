@@ -90,7 +90,10 @@ pub fn spawn_paused(argv: &[String]) -> Result<Paused> {
     let mut cmd = Command::new(&exe);
     cmd.arg0(program).args(&argv[1..]);
     if let Some((uid, gid, name, home)) = sudo_user() {
-        cmd.uid(uid).gid(gid).env("USER", &name).env("LOGNAME", &name);
+        cmd.uid(uid)
+            .gid(gid)
+            .env("USER", &name)
+            .env("LOGNAME", &name);
         if let Some(h) = home {
             cmd.env("HOME", h);
         }

@@ -1,0 +1,503 @@
+//! End to end: real TLS clients and servers on 127.0.0.1, real probes, the `apitop --json`
+//! output a user would read.
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+fn body(v: &Value, side: &str) -> String {
+    v[side]["body"].as_str().unwrap_or_default().to_string()
+}
+
+fn header<'a>(v: &'a Value, side: &str, name: &str) -> Option<&'a str> {
+    v[side]["headers"]
+        .as_array()?
+        .iter()
+        .find_map(|h| (h[0].as_str()?.eq_ignore_ascii_case(name)).then(|| h[1].as_str())?)
+}
+
+#[test]
+fn curl_get_json() {
+    if !ebpf_available("curl_get_json") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let url = format!("https://127.0.0.1:{port}/json?page=2");
+    let run = apitop_cmd(&[], &["curl", "-sk", "--http1.1", &url, "-o", "/dev/null"]);
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}\n{}", run.stdout, run.stderr);
+    let x = &run.exchanges[0];
+    assert_eq!(x["method"], "GET");
+    assert_eq!(x["url"], url.as_str());
+    assert_eq!(x["host"], format!("127.0.0.1:{port}").as_str());
+    assert_eq!(x["path"], "/json?page=2");
+    assert_eq!(x["status"], 200);
+    assert_eq!(x["protocol"], "HTTP/1.1");
+    assert_eq!(x["tls"], true);
+    assert_eq!(x["comm"], "curl");
+    assert_eq!(x["role"], "client");
+    assert_eq!(x["peer_addr"], format!("127.0.0.1:{port}").as_str());
+    assert!(
+        x["start"].as_str().unwrap().ends_with('Z'),
+        "{}",
+        x["start"]
+    );
+    assert!(x["duration_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        header(x, "request", "user-agent").map(|u| u.starts_with("curl/")),
+        Some(true)
+    );
+    let resp: Value = serde_json::from_str(&body(x, "response")).expect("JSON body");
+    assert_eq!(resp["users"][0]["name"], "ada");
+    assert!(
+        run.stderr.contains("1 exchanges, 1 connections"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn curl_post_json_body() {
+    if !ebpf_available("curl_post_json_body") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let payload = r#"{"name":"grace","langs":["cobol","fortran"]}"#;
+    let url = format!("https://127.0.0.1:{port}/echo");
+    let run = apitop_cmd(
+        &[],
+        &[
+            "curl",
+            "-sk",
+            "--http1.1",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            payload,
+            &url,
+            "-o",
+            "/dev/null",
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}", run.stderr);
+    let x = &run.exchanges[0];
+    assert_eq!(x["method"], "POST");
+    assert_eq!(body(x, "request"), payload);
+    assert_eq!(body(x, "response"), payload);
+    assert_eq!(
+        header(x, "request", "content-type"),
+        Some("application/json")
+    );
+    assert_eq!(x["request"]["body_truncated"], false);
+}
+
+#[test]
+fn python_urllib() {
+    if !ebpf_available("python_urllib") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let script = format!(
+        "import ssl, urllib.request as u\n\
+         c = ssl._create_unverified_context()\n\
+         u.urlopen('https://127.0.0.1:{port}/json', context=c).read()\n\
+         u.urlopen(u.Request('https://127.0.0.1:{port}/echo', data=b'{{\"a\": 1}}', \
+         headers={{'Content-Type': 'application/json'}}), context=c).read()\n"
+    );
+    let run = apitop_cmd(&[], &["python3", "-c", &script]);
+    run.assert_ok();
+    let paths: Vec<&str> = run
+        .exchanges
+        .iter()
+        .map(|x| x["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/json", "/echo"], "{}", run.stderr);
+    assert!(run.exchanges[0]["comm"]
+        .as_str()
+        .unwrap()
+        .starts_with("python"));
+    assert_eq!(body(&run.exchanges[1], "request"), r#"{"a": 1}"#);
+    assert_eq!(run.exchanges[1]["status"], 200);
+}
+
+#[test]
+fn node_https_openssl_inside_the_executable() {
+    if !ebpf_available("node_https") {
+        return;
+    }
+    assert!(have("node"), "node is installed by scripts/test.sh");
+    let (_srv, port) = https_server();
+    let script = format!(
+        "require('https').get({{host: '127.0.0.1', port: {port}, path: '/json', \
+         rejectUnauthorized: false, agent: false}}, r => r.resume())"
+    );
+    let run = apitop_cmd(&[], &["node", "-e", &script]);
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}\n{}", run.stdout, run.stderr);
+    let x = &run.exchanges[0];
+    assert_eq!(x["comm"], "node");
+    assert_eq!(x["path"], "/json");
+    assert_eq!(x["status"], 200);
+    assert!(body(x, "response").contains("\"ada\""));
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn nginx_server_side_by_name() {
+    if !ebpf_available("nginx_server_side") {
+        return;
+    }
+    assert!(have("nginx"), "nginx is installed by scripts/test.sh");
+    let (cert, key) = cert();
+    let dir = work_dir().join("nginx");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let d = dir.display();
+    let conf = format!(
+        "worker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
+         proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n\
+         scgi_temp_path {d}/scgi;\n server {{\n  listen 127.0.0.1:{port} ssl;\n\
+         ssl_certificate {};\n  ssl_certificate_key {};\n\
+         location /api/ {{ default_type application/json; return 200 '{{\"from\":\"nginx\"}}'; }}\n }}\n}}\n",
+        cert.display(),
+        key.display()
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let _nginx = Guard(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting nginx"),
+    );
+    wait_for_port(port);
+    let live = apitop_start(&["-n", "nginx"]);
+    for i in 0..3 {
+        let url = format!("https://127.0.0.1:{port}/api/items/{i}");
+        let st = Command::new("curl")
+            .args(["-sk", "--http1.1", "-o", "/dev/null", &url])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let run = live.stop();
+    run.assert_ok();
+    let paths: Vec<&str> = run
+        .exchanges
+        .iter()
+        .map(|x| x["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/api/items/0", "/api/items/1", "/api/items/2"],
+        "{}",
+        run.stderr
+    );
+    for x in &run.exchanges {
+        assert_eq!(x["role"], "server");
+        assert_eq!(x["comm"], "nginx");
+        assert_eq!(x["status"], 200);
+        assert_eq!(body(x, "response"), r#"{"from":"nginx"}"#);
+    }
+    assert!(run.stderr.contains("capturing pid"), "{}", run.stderr);
+}
+
+#[test]
+fn keep_alive_200_requests_in_order() {
+    if !ebpf_available("keep_alive_200") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let script = format!(
+        "import http.client, ssl\n\
+         c = http.client.HTTPSConnection('127.0.0.1', {port}, context=ssl._create_unverified_context())\n\
+         for i in range(200):\n    c.request('GET', f'/k/{{i}}')\n    c.getresponse().read()\n"
+    );
+    let run = apitop_cmd(&[], &["python3", "-c", &script]);
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 200, "{}", run.stderr);
+    let conn = &run.exchanges[0]["conn_id"];
+    for (i, x) in run.exchanges.iter().enumerate() {
+        assert_eq!(x["path"], format!("/k/{i}").as_str());
+        assert_eq!(body(x, "response"), format!("{{\"n\": {i}}}"));
+        assert_eq!(&x["conn_id"], conn, "all on one connection");
+    }
+}
+
+#[test]
+fn large_bodies_arrive_whole() {
+    if !ebpf_available("large_bodies") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let upload = work_dir().join("upload.bin");
+    std::fs::write(&upload, pattern(300 * 1024)).unwrap();
+    let big = format!("https://127.0.0.1:{port}/big?n=1048576");
+    let echo = format!("https://127.0.0.1:{port}/echo");
+    let data = format!("@{}", upload.display());
+    let run = apitop_cmd(
+        &[],
+        &[
+            "sh", "-c",
+            &format!("curl -sk --http1.1 -o /dev/null '{big}' && curl -sk --http1.1 -o /dev/null --data-binary '{data}' '{echo}'"),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 2, "{}", run.stderr);
+    let get = &run.exchanges[0];
+    assert_eq!(get["response"]["body_size"], 1048576);
+    assert_eq!(get["response"]["body_truncated"], false);
+    assert!(
+        body(get, "response").as_bytes() == pattern(1048576).as_slice(),
+        "1 MiB body differs"
+    );
+    let post = &run.exchanges[1];
+    assert_eq!(post["request"]["body_size"], 300 * 1024);
+    assert!(body(post, "request").as_bytes() == pattern(300 * 1024).as_slice());
+    assert!(body(post, "response").as_bytes() == pattern(300 * 1024).as_slice());
+    assert!(run.stderr.contains("drops: 0"), "{}", run.stderr);
+}
+
+#[test]
+fn max_body_cap_marks_truncation() {
+    if !ebpf_available("max_body_cap") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let url = format!("https://127.0.0.1:{port}/big?n=200000");
+    let run = apitop_cmd(
+        &["--max-body", "64K"],
+        &["curl", "-sk", "--http1.1", "-o", "/dev/null", &url],
+    );
+    run.assert_ok();
+    let x = &run.exchanges[0];
+    assert_eq!(x["response"]["body_truncated"], true);
+    assert_eq!(x["response"]["body_size"], 200000);
+    assert_eq!(body(x, "response").len(), 64 * 1024);
+}
+
+#[test]
+fn chunked_and_gzip_responses() {
+    if !ebpf_available("chunked_and_gzip") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let run = apitop_cmd(
+        &[],
+        &[
+            "curl",
+            "-sk",
+            "--http1.1",
+            "-o",
+            "/dev/null",
+            &format!("https://127.0.0.1:{port}/chunked"),
+            "-o",
+            "/dev/null",
+            &format!("https://127.0.0.1:{port}/gzip"),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 2, "{}", run.stderr);
+    let chunked = &run.exchanges[0];
+    assert_eq!(
+        header(chunked, "response", "transfer-encoding"),
+        Some("chunked")
+    );
+    assert_eq!(body(chunked, "response"), r#"{"items": [1, 2, 3]}"#);
+    let gz = &run.exchanges[1];
+    assert_eq!(gz["response"]["content_encoding"], "gzip");
+    let decoded: Value = serde_json::from_str(&body(gz, "response")).expect("decoded gzip is JSON");
+    assert_eq!(decoded["compressed"], true);
+    assert_eq!(decoded["items"].as_array().unwrap().len(), 50);
+    let wire: u64 = header(gz, "response", "content-length")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        gz["response"]["body_size"], wire,
+        "raw size is the compressed size"
+    );
+}
+
+#[test]
+fn replay_equals_live_output() {
+    if !ebpf_available("replay_equals_live") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let rec = work_dir().join("replay.apitop");
+    let script = format!(
+        "import http.client, ssl\n\
+         c = http.client.HTTPSConnection('127.0.0.1', {port}, context=ssl._create_unverified_context())\n\
+         for p in ['/json', '/chunked', '/gzip', '/big?n=100000', '/nope']:\n    c.request('GET', p)\n    c.getresponse().read()\n\
+         c.request('POST', '/echo', body=b'x' * 70000)\n\
+         c.getresponse().read()\n"
+    );
+    let live = apitop_cmd(&["-w", rec.to_str().unwrap()], &["python3", "-c", &script]);
+    live.assert_ok();
+    assert_eq!(live.exchanges.len(), 6, "{}", live.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&rec).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "recordings hold decrypted traffic");
+    let out = Command::new(APITOP)
+        .args(["--json", "-r"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    let replay = Run::from_output(out);
+    replay.assert_ok();
+    assert_eq!(replay.stdout, live.stdout);
+}
+
+#[test]
+fn garbage_on_a_tls_connection_is_reported_not_dropped() {
+    if !ebpf_available("garbage_on_tls") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let script = format!(
+        "import socket, ssl, urllib.request as u\n\
+         c = ssl._create_unverified_context()\n\
+         s = c.wrap_socket(socket.create_connection(('127.0.0.1', {port})))\n\
+         s.sendall(bytes(range(256)) * 8)\n\
+         s.close()\n\
+         u.urlopen('https://127.0.0.1:{port}/json', context=c).read()\n"
+    );
+    let run = apitop_cmd(&[], &["python3", "-c", &script]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("not HTTP, 2048 bytes written"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.exchanges.len(), 1, "the next connection still decodes");
+    assert_eq!(run.exchanges[0]["path"], "/json");
+    assert!(run.stderr.contains("(1 not HTTP)"), "{}", run.stderr);
+}
+
+/// A Python client that requests /k/<n> every 100 ms for `secs` seconds.
+fn looping_client(port: u16, secs: f64) -> Guard {
+    let script = format!(
+        "import ssl, time, urllib.request as u\n\
+         c = ssl._create_unverified_context()\n\
+         end = time.time() + {secs}\n\
+         i = 0\n\
+         while time.time() < end:\n    u.urlopen(f'https://127.0.0.1:{port}/k/{{i}}', context=c).read()\n    i += 1\n    time.sleep(0.1)\n"
+    );
+    let g = Guard(
+        Command::new("python3")
+            .args(["-c", &script])
+            .spawn()
+            .expect("python3"),
+    );
+    // Attachable once the TLS library is mapped (python3 may start as a shim script).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", g.pid())).unwrap_or_default();
+        if maps.contains("libssl") {
+            return g;
+        }
+        assert!(Instant::now() < deadline, "python never loaded libssl");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_target_exiting_mid_capture_leaves_the_others_running() {
+    if !ebpf_available("target_exits") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let mut short = looping_client(port, 1.0);
+    let long = looping_client(port, 3.0);
+    let (a, b) = (short.pid(), long.pid());
+    let live = apitop_start(&["-p", &a.to_string(), "-p", &b.to_string()]);
+    let _ = short.0.wait();
+    let run = live.wait(); // ends by itself once both have exited
+    run.assert_ok();
+    assert!(run.stderr.contains(&format!("pid {a} (")), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("pid {b} (")), "{}", run.stderr);
+    let from = |pid: u32| run.exchanges.iter().filter(|x| x["pid"] == pid).count();
+    assert!(from(a) >= 3, "short-lived client: {}", from(a));
+    assert!(
+        from(b) >= from(a) + 5,
+        "long-lived client kept being captured: {} vs {}",
+        from(b),
+        from(a)
+    );
+}
+
+#[test]
+fn clear_errors_for_unknown_pid_and_no_tls() {
+    if !ebpf_available("clear_errors") {
+        return;
+    }
+    let out = Command::new(APITOP)
+        .args(["--json", "-p", "999999"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim(), "apitop: no process with pid 999999");
+    let sleeper = Guard(Command::new("sleep").arg("30").spawn().unwrap());
+    let out = Command::new(APITOP)
+        .args(["--json", "-p", &sleeper.pid().to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no TLS library"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+#[test]
+fn not_root_is_one_clear_line() {
+    if !ebpf_available("not_root") {
+        return;
+    }
+    // Run a copy of the binary as nobody (the build directory may not be readable to it).
+    let copy = work_dir().join("apitop-copy");
+    std::fs::copy(APITOP, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(work_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args(["--json", "-p", "1"])
+        .output()
+        .expect("setpriv (util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs root"), "{err}");
+}

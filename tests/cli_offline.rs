@@ -1,0 +1,149 @@
+//! The `apitop` binary without root: flags, help, recordings (good, truncated, foreign).
+mod support;
+
+use std::process::Command;
+
+use capture::event::{ConnKey, Direction, Event};
+use capture::record::Writer;
+use support::*;
+
+fn apitop(args: &[&str]) -> std::process::Output {
+    Command::new(APITOP)
+        .args(args)
+        .output()
+        .expect("running apitop")
+}
+
+#[test]
+fn bad_flag_is_a_clear_error() {
+    let out = apitop(&["--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unexpected argument '--bogus'"), "{err}");
+    let out = apitop(&["--max-body", "lots", "-r", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a size"));
+}
+
+#[test]
+fn help_and_version() {
+    let out = apitop(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--max-body",
+        "[default: 1M]",
+        "--max-exchanges",
+        "[default: 100000]",
+        "--list",
+        "-w, --write",
+        "-r, --read",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+    let out = apitop(&["--version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("apitop "));
+}
+
+/// A small recording of one HTTP/1.1 exchange, written through the real writer.
+fn write_recording(path: &std::path::Path) {
+    let key = ConnKey {
+        pid: 42,
+        conn: 0x1000,
+    };
+    let data = |ts, dir, bytes: &[u8]| Event::Data {
+        ts,
+        key,
+        tid: 42,
+        fd: 5,
+        dir,
+        total: bytes.len() as u32,
+        offset: 0,
+        bytes: bytes.to_vec(),
+        tls: true,
+    };
+    let mut w = Writer::create(path).unwrap();
+    for ev in [
+        Event::Process {
+            ts: 1_700_000_000_000_000_000,
+            pid: 42,
+            comm: "client".into(),
+        },
+        Event::Addrs {
+            ts: 1_700_000_000_000_000_001,
+            key,
+            local: "127.0.0.1:5000".into(),
+            peer: "127.0.0.1:443".into(),
+        },
+        data(
+            1_700_000_000_000_000_010,
+            Direction::Write,
+            b"GET /users/7 HTTP/1.1\r\nHost: api.test\r\n\r\n",
+        ),
+        data(
+            1_700_000_000_002_000_010,
+            Direction::Read,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"id\": 7}\r\n",
+        ),
+        Event::Close {
+            ts: 1_700_000_000_003_000_000,
+            key,
+        },
+    ] {
+        w.write(&ev).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+#[test]
+fn replay_of_a_recording() {
+    let path = work_dir().join("one.apitop");
+    write_recording(&path);
+    let run = Run::from_output(apitop(&["--json", "-r", path.to_str().unwrap()]));
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}", run.stderr);
+    let x = &run.exchanges[0];
+    assert_eq!(x["url"], "https://api.test/users/7");
+    assert_eq!(x["status"], 200);
+    assert_eq!(x["comm"], "client");
+    assert_eq!(x["start"], "2023-11-14T22:13:20.00000001Z");
+    assert_eq!(x["duration_ms"], 2.0);
+    assert_eq!(x["response"]["body"], "{\"id\": 7}\r\n");
+}
+
+#[test]
+fn truncated_recording_is_one_clear_error() {
+    let path = work_dir().join("cut.apitop");
+    write_recording(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    // Cut inside the last record (the Close).
+    std::fs::write(&path, &bytes[..bytes.len() - 20]).unwrap();
+    let out = apitop(&["--json", "-r", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("recording is truncated after 4 events"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn foreign_file_is_one_clear_error() {
+    let path = work_dir().join("foreign.txt");
+    std::fs::write(&path, "this is not a recording\n").unwrap();
+    let out = apitop(&["--json", "-r", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "apitop: {}: not an apitop recording (wrong magic bytes)",
+            path.display()
+        )
+    );
+    let out = apitop(&["--json", "-r", "/nonexistent/file"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such file"));
+}

@@ -1,0 +1,275 @@
+//! Shared pieces of the end-to-end tests: root-aware skipping, a throw-away certificate, real
+//! TLS servers on 127.0.0.1, and running the `apitop` binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const APITOP: &str = env!("CARGO_BIN_EXE_apitop");
+
+/// True when eBPF tests can run. Without root they skip with a printed reason, unless
+/// `APITOP_REQUIRE_EBPF=1` (CI), where skipping would hide a broken capture path.
+pub fn ebpf_available(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        return true;
+    }
+    let reason = "not root: live eBPF capture needs CAP_BPF and CAP_PERFMON";
+    if std::env::var("APITOP_REQUIRE_EBPF").as_deref() == Ok("1") {
+        panic!("{test}: {reason}, and APITOP_REQUIRE_EBPF=1 forbids skipping");
+    }
+    eprintln!("SKIPPED {test}: {reason}");
+    false
+}
+
+/// A directory for this test run's files.
+pub fn work_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("apitop-e2e-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("creating the test directory");
+        d
+    })
+}
+
+/// A self-signed certificate for 127.0.0.1 / localhost: (cert, key).
+pub fn cert() -> (PathBuf, PathBuf) {
+    static CERT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let dir = work_dir();
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let st = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ])
+            .arg("-keyout")
+            .arg(&k)
+            .arg("-out")
+            .arg(&c)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("running openssl (installed by scripts/test.sh)");
+        assert!(st.success(), "openssl req failed");
+        (c, k)
+    })
+    .clone()
+}
+
+/// A child process killed when dropped.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    /// SIGTERM first, so a server like nginx takes its worker processes down with it.
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Guard {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+/// The Python TLS test server (tests/support/https_server.py) on a free port.
+pub fn https_server() -> (Guard, u16) {
+    let (c, k) = cert();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/https_server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(&c)
+        .arg(&k)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("reading the server's port");
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("test server did not start: {line:?}"));
+    (Guard(child), port)
+}
+
+/// Exchanges (one JSON object per stdout line) and stderr of a finished apitop run.
+pub struct Run {
+    pub exchanges: Vec<Value>,
+    pub stdout: String,
+    pub stderr: String,
+    pub status: std::process::ExitStatus,
+}
+
+impl Run {
+    pub fn from_output(out: Output) -> Run {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let exchanges = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect();
+        Run {
+            exchanges,
+            stdout,
+            stderr,
+            status: out.status,
+        }
+    }
+
+    /// Exchanges whose path starts with `prefix`.
+    pub fn with_path(&self, prefix: &str) -> Vec<&Value> {
+        self.exchanges
+            .iter()
+            .filter(|x| x["path"].as_str().unwrap_or("").starts_with(prefix))
+            .collect()
+    }
+
+    pub fn assert_ok(&self) {
+        assert!(
+            self.status.success(),
+            "apitop failed ({}):\n{}",
+            self.status,
+            self.stderr
+        );
+    }
+}
+
+/// `apitop --json <args> -- <command>`: captures the command from its first byte.
+pub fn apitop_cmd(args: &[&str], command: &[&str]) -> Run {
+    let out = Command::new(APITOP)
+        .arg("--json")
+        .args(args)
+        .arg("--")
+        .args(command)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running apitop");
+    Run::from_output(out)
+}
+
+/// A running `apitop --json <args>` to be stopped with SIGINT.
+pub struct Live {
+    child: Child,
+    stderr_path: PathBuf,
+}
+
+/// Starts apitop and waits until it has attached (its "capturing" line on stderr).
+pub fn apitop_start(args: &[&str]) -> Live {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let stderr_path = work_dir().join(format!("apitop-stderr-{n}.txt"));
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let child = Command::new(APITOP)
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("running apitop");
+    let live = Live { child, stderr_path };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let err = live.stderr();
+        if err.contains("capturing pid") {
+            return live;
+        }
+        if err.contains("apitop: ") && !err.contains("capturing") {
+            panic!("apitop did not start: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("apitop did not attach within 30 s: {}", live.stderr());
+}
+
+impl Live {
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGINT and collects the output.
+    pub fn stop(self) -> Run {
+        // Let the last events reach the ring buffer reader.
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.wait()
+    }
+
+    /// Waits for apitop to end by itself (with a timeout).
+    pub fn wait(mut self) -> Run {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut stdout = self.child.stdout.take().expect("piped");
+        let reader = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = stdout.read_to_end(&mut s);
+            s
+        });
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("waiting for apitop") {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("apitop did not exit within 30 s: {}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = reader.join().expect("stdout reader");
+        Run::from_output(Output {
+            status,
+            stdout,
+            stderr: std::fs::read(&self.stderr_path).unwrap_or_default(),
+        })
+    }
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The repeating pattern the test server's /big serves.
+pub fn pattern(n: usize) -> Vec<u8> {
+    b"0123456789abcdef"
+        .iter()
+        .copied()
+        .cycle()
+        .take(n)
+        .collect()
+}
