@@ -10,7 +10,15 @@ fn main() -> anyhow::Result<()> {
         live.poll(&mut out);
         for ev in out.drain(..) {
             match ev {
-                capture::event::Event::Data { key, dir, total, offset, bytes, fd, .. } => println!(
+                capture::event::Event::Data {
+                    key,
+                    dir,
+                    total,
+                    offset,
+                    bytes,
+                    fd,
+                    ..
+                } => println!(
                     "data {key:?} fd={fd} {dir:?} total={total} off={offset} {:?}",
                     String::from_utf8_lossy(&bytes[..bytes.len().min(80)])
                 ),

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the real programs the end-to-end tests run against (idempotent, quick when present).
+set -euo pipefail
+packages=(
+  curl openssl python3 nodejs nginx-light util-linux   # capture tests: TLS clients and servers
+  tmux                                                 # the real-terminal UI test
+  nghttp2-client                                       # HTTP/2 tests: nghttp, h2load
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# nginx-light enables and starts a default site on port 80 on install; the tests run their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
