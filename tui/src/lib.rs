@@ -1,6 +1,7 @@
 //! apitop: the CLI, capture sessions, headless output and the terminal UI.
 pub mod cli;
 pub mod headless;
+pub mod interactive;
 pub mod json;
 pub mod session;
 #[cfg(feature = "live")]
@@ -15,30 +16,58 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         return headless::list(cli.json);
     }
     let limits = cli.limits();
-    let session = match &cli.read {
-        Some(path) => session::Session::replay(path, limits)?,
-        None => live_session(&cli, limits)?,
-    };
-    if !cli.json {
-        eprintln!("apitop: the terminal UI is not built yet; printing JSON lines (as --json)");
+    if cli.json {
+        let session = match &cli.read {
+            Some(path) => session::Session::replay(path, limits)?,
+            None => live_session(&cli, limits, false)?,
+        };
+        return headless::run(session, &cli.names);
     }
-    headless::run(session, &cli.names)
+    // Everything that can fail is checked before the terminal is taken over.
+    let theme = ui::theme::Theme::load(&cli.theme)?;
+    let (session, source) = match &cli.read {
+        Some(path) => (
+            session::Session::replay(path, limits)?,
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+        None => (live_session(&cli, limits, true)?, "live".to_string()),
+    };
+    let config = ui::Config {
+        theme,
+        max_exchanges: cli.max_exchanges.max(1),
+        open_picker: cli.read.is_none() && !cli.has_targets(),
+        max_body: Some(cli.max_body as u64),
+        targets: cli
+            .pids
+            .iter()
+            .map(|&p| (p, capture::procinfo::comm(p).unwrap_or_default()))
+            .collect(),
+        source,
+        ..ui::Config::default()
+    };
+    interactive::run(session, config)
 }
 
 #[cfg(feature = "live")]
-fn live_session(cli: &cli::Cli, limits: capture::event::Limits) -> Result<session::Session> {
-    if !cli.has_targets() {
-        anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (the process picker comes with the terminal UI)");
+fn live_session(
+    cli: &cli::Cli,
+    limits: capture::event::Limits,
+    interactive: bool,
+) -> Result<session::Session> {
+    if !interactive && !cli.has_targets() {
+        anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (or run without --json to pick processes)");
     }
     let targets = session::Targets {
         pids: cli.pids.clone(),
         names: cli.names.clone(),
         command: cli.command.clone(),
     };
-    session::Session::live(&targets, cli.write.as_ref(), limits, false)
+    session::Session::live(&targets, cli.write.as_ref(), limits, interactive)
 }
 
 #[cfg(not(feature = "live"))]
-fn live_session(_: &cli::Cli, _: capture::event::Limits) -> Result<session::Session> {
+fn live_session(_: &cli::Cli, _: capture::event::Limits, _: bool) -> Result<session::Session> {
     anyhow::bail!("this apitop was built without live capture (feature \"live\"); use -r FILE")
 }

@@ -234,6 +234,11 @@ impl Session {
         Ok(())
     }
 
+    /// Completes what every open connection holds (the capture's end, as seen by the decoder).
+    pub fn complete_open(&mut self, out: &mut Vec<Output>) {
+        self.pipeline.finish(self.last_ts, out);
+    }
+
     /// Ends the capture: detaches (dropping the probes), completes open connections, closes the
     /// recording.
     pub fn finish(mut self, out: &mut Vec<Output>) -> Result<CaptureStats> {
