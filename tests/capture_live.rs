@@ -400,33 +400,6 @@ fn garbage_on_a_tls_connection_is_reported_not_dropped() {
     assert!(run.stderr.contains("(1 not HTTP)"), "{}", run.stderr);
 }
 
-/// A Python client that requests /k/<n> every 100 ms for `secs` seconds.
-fn looping_client(port: u16, secs: f64) -> Guard {
-    let script = format!(
-        "import ssl, time, urllib.request as u\n\
-         c = ssl._create_unverified_context()\n\
-         end = time.time() + {secs}\n\
-         i = 0\n\
-         while time.time() < end:\n    u.urlopen(f'https://127.0.0.1:{port}/k/{{i}}', context=c).read()\n    i += 1\n    time.sleep(0.1)\n"
-    );
-    let g = Guard(
-        Command::new("python3")
-            .args(["-c", &script])
-            .spawn()
-            .expect("python3"),
-    );
-    // Attachable once the TLS library is mapped (python3 may start as a shim script).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let maps = std::fs::read_to_string(format!("/proc/{}/maps", g.pid())).unwrap_or_default();
-        if maps.contains("libssl") {
-            return g;
-        }
-        assert!(Instant::now() < deadline, "python never loaded libssl");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_target_exiting_mid_capture_leaves_the_others_running() {
     if !ebpf_available("target_exits") {

@@ -56,7 +56,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(n)
-        if self.path == "/echo":
+        if self.path.partition("?")[0] == "/echo":
             self.send(200, body, self.headers.get("Content-Type", "application/octet-stream"))
         else:
             self.send(404, b'{"error": "not found"}')

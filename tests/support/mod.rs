@@ -273,3 +273,41 @@ pub fn pattern(n: usize) -> Vec<u8> {
         .take(n)
         .collect()
 }
+
+/// A Python client that runs `request` (a statement using `c`, `u`, `port`, `i`) every 100 ms for
+/// `secs` seconds; returned once its TLS library is mapped, so it can be attached.
+pub fn looping_client_script(port: u16, secs: f64, request: &str) -> Guard {
+    let script = format!(
+        "import ssl, time, urllib.request as u\n\
+         c = ssl._create_unverified_context()\n\
+         port = {port}\n\
+         end = time.time() + {secs}\n\
+         i = 0\n\
+         while time.time() < end:\n    {request}\n    i += 1\n    time.sleep(0.1)\n"
+    );
+    let g = Guard(
+        Command::new("python3")
+            .args(["-c", &script])
+            .spawn()
+            .expect("python3"),
+    );
+    // python3 may start as a shim script: wait for the real interpreter and its libssl.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", g.pid())).unwrap_or_default();
+        if maps.contains("libssl") {
+            return g;
+        }
+        assert!(Instant::now() < deadline, "python never loaded libssl");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A client requesting /k/<n> every 100 ms for `secs` seconds.
+pub fn looping_client(port: u16, secs: f64) -> Guard {
+    looping_client_script(
+        port,
+        secs,
+        "u.urlopen(f'https://127.0.0.1:{port}/k/{i}', context=c).read()",
+    )
+}

@@ -1,0 +1,559 @@
+//! End to end over HTTP/2: real h2 clients and servers on 127.0.0.1 (curl, nghttp, h2load,
+//! nginx, caddy, node, Python gRPC), real probes, the `apitop --json` output a user would read.
+#[path = "support/h2.rs"]
+mod h2;
+mod support;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use h2::*;
+use serde_json::Value;
+use support::*;
+
+fn stream_id(x: &Value) -> u64 {
+    x["stream_id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no stream_id: {}", brief(x)))
+}
+
+/// An exchange for an assertion message, bodies cut to a readable length.
+fn brief(x: &Value) -> String {
+    let mut x = x.clone();
+    for side in ["request", "response"] {
+        if let Some(b) = x[side]["body"].as_str() {
+            if b.len() > 200 {
+                let cut: String = b.chars().take(200).collect();
+                x[side]["body"] = Value::String(format!("{cut}... ({} bytes)", b.len()));
+            }
+        }
+    }
+    x.to_string()
+}
+
+fn assert_h2(x: &Value) {
+    assert_eq!(x["protocol"], "HTTP/2", "{}", brief(x));
+    assert_eq!(x["request"]["version"], "HTTP/2", "{}", brief(x));
+    assert!(x["error"].is_null(), "unexpected error: {}", brief(x));
+}
+
+/// Client stream ids are odd and grow in request order.
+fn assert_client_streams(xs: &[&Value]) {
+    let ids: Vec<u64> = xs.iter().map(|x| stream_id(x)).collect();
+    assert!(ids.iter().all(|i| i % 2 == 1), "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
+#[test]
+fn curl_http2_get_and_post_json() {
+    if !ebpf_available("curl_http2_get_and_post_json") {
+        return;
+    }
+    need("curl");
+    let nginx = Nginx::start("get-post", None);
+    let payload = r#"{"name":"grace","langs":["cobol","fortran"]}"#;
+    let get = nginx.url("/api/users?page=2");
+    let post = nginx.url("/api/users");
+    let run = apitop_cmd(
+        &[],
+        &[
+            "curl",
+            "-sk",
+            "--http2",
+            &get,
+            "-o",
+            "/dev/null",
+            "--next",
+            "-sk",
+            "--http2",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            payload,
+            &post,
+            "-o",
+            "/dev/null",
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 2, "{}\n{}", run.stdout, run.stderr);
+    let (g, p) = (&run.exchanges[0], &run.exchanges[1]);
+    for x in [g, p] {
+        assert_h2(x);
+        assert_eq!(x["comm"], "curl");
+        assert_eq!(x["role"], "client");
+        assert_eq!(x["tls"], true);
+        assert_eq!(x["status"], 200);
+        assert_eq!(x["host"], format!("127.0.0.1:{}", nginx.port).as_str());
+        assert_eq!(
+            header(x, "response", "content-type"),
+            Some("application/json")
+        );
+        // Pseudo-headers are kept as the first fields, as they came.
+        assert_eq!(header(x, "request", ":method"), x["method"].as_str());
+        assert_eq!(header(x, "response", ":status"), Some("200"));
+    }
+    assert_eq!(g["method"], "GET");
+    assert_eq!(g["url"], get.as_str());
+    assert_eq!(g["path"], "/api/users?page=2");
+    let resp: Value = serde_json::from_str(&body(g, "response")).expect("JSON body");
+    assert_eq!(resp["uri"], "/api/users");
+    assert_eq!(p["method"], "POST");
+    assert_eq!(body(p, "request"), payload);
+    assert_eq!(
+        header(p, "request", "content-type"),
+        Some("application/json")
+    );
+    let resp: Value = serde_json::from_str(&body(p, "response")).expect("JSON body");
+    assert_eq!(resp["method"], "POST");
+    // `--next` starts over but curl keeps the connection: streams 1 and 3 on one connection.
+    assert_eq!(g["conn_id"], p["conn_id"]);
+    assert_client_streams(&[g, p]);
+}
+
+#[test]
+fn curl_http2_hundred_requests_one_connection() {
+    if !ebpf_available("curl_http2_hundred_requests") {
+        return;
+    }
+    need("curl");
+    let nginx = Nginx::start("hundred", None);
+    let urls: Vec<String> = (0..100)
+        .map(|i| nginx.url(&format!("/api/item/{i}")))
+        .collect();
+    let mut args = vec!["curl", "-sk", "--http2", "-H", "x-trace: same-every-time"];
+    for u in &urls {
+        args.extend([u.as_str(), "-o", "/dev/null"]);
+    }
+    let run = apitop_cmd(&[], &args);
+    run.assert_ok();
+    let xs: Vec<&Value> = run.with_path("/api/item/");
+    assert_eq!(xs.len(), 100, "{}", run.stderr);
+    let conns: HashSet<String> = xs.iter().map(|x| x["conn_id"].to_string()).collect();
+    assert_eq!(conns.len(), 1, "curl reused one connection");
+    for (i, x) in xs.iter().enumerate() {
+        assert_h2(x);
+        assert_eq!(x["method"], "GET");
+        // Late requests are mostly dynamic-table references: right only if the table survived.
+        assert_eq!(x["path"], format!("/api/item/{i}").as_str(), "{}", brief(x));
+        assert_eq!(x["status"], 200);
+        assert_eq!(header(x, "request", "x-trace"), Some("same-every-time"));
+        assert_eq!(
+            header(x, "response", "server").map(|s| s.starts_with("nginx")),
+            Some(true)
+        );
+        let resp: Value = serde_json::from_str(&body(x, "response")).expect("JSON body");
+        assert_eq!(resp["uri"], format!("/api/item/{i}").as_str());
+    }
+    assert_client_streams(&xs);
+    assert!(
+        !run.stdout.contains("unknown hpack index"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn curl_http2_one_mebibyte_response() {
+    if !ebpf_available("curl_http2_one_mebibyte_response") {
+        return;
+    }
+    need("curl");
+    let nginx = Nginx::start("big", None);
+    let url = nginx.url("/big.bin");
+    let run = apitop_cmd(
+        &["--max-body", "2M"],
+        &["curl", "-sk", "--http2", &url, "-o", "/dev/null"],
+    );
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}", run.stderr);
+    let x = &run.exchanges[0];
+    assert_h2(x);
+    assert_eq!(x["status"], 200);
+    assert_eq!(x["response"]["body_size"], BIG as u64);
+    assert_eq!(x["response"]["body_truncated"], false);
+    assert_eq!(body(x, "response").as_bytes(), pattern(BIG).as_slice());
+    assert!(run.stderr.contains("drops: 0"), "{}", run.stderr);
+}
+
+#[test]
+fn h2load_many_concurrent_streams_all_paired() {
+    if !ebpf_available("h2load_many_concurrent_streams") {
+        return;
+    }
+    need("h2load");
+    let nginx = Nginx::start("h2load", None);
+    let url = nginx.url("/api/load");
+    // By name, so that h2load's report on stdout does not mix with apitop's JSON; nginx too,
+    // which tells when apitop is ready and shows the same streams from the server's side.
+    let live = apitop_start(&["-n", "h2load", "-n", "nginx"]);
+    let st = Command::new("h2load")
+        .args(["-n", "200", "-c", "1", "-m", "32", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("running h2load");
+    assert!(st.success());
+    // 400 exchanges' events: give the reader time to drain the ring buffer before SIGINT.
+    std::thread::sleep(Duration::from_secs(2));
+    let run = live.stop();
+    run.assert_ok();
+    let server: Vec<&Value> = run
+        .with_path("/api/load")
+        .into_iter()
+        .filter(|x| x["role"] == "server")
+        .collect();
+    let server_ids: HashSet<u64> = server.iter().map(|x| stream_id(x)).collect();
+    let missing: Vec<u64> = (0..200)
+        .map(|i| 2 * i + 1)
+        .filter(|i| !server_ids.contains(i))
+        .collect();
+    assert_eq!(server.len(), 200, "missing {missing:?}\n{}", run.stderr);
+    assert!(server
+        .iter()
+        .all(|x| x["comm"] == "nginx" && x["status"] == 200));
+    let xs: Vec<&Value> = run
+        .with_path("/api/load")
+        .into_iter()
+        .filter(|x| x["role"] == "client")
+        .collect();
+    assert_eq!(xs.len(), 200, "{}", run.stderr);
+    let mut ids = HashSet::new();
+    for x in &xs {
+        assert_h2(x);
+        assert_eq!(x["comm"], "h2load");
+        assert_eq!(x["status"], 200, "{}", brief(x));
+        assert_eq!(x["method"], "GET");
+        assert!(ids.insert(stream_id(x)), "stream {} twice", stream_id(x));
+        assert!(stream_id(x) % 2 == 1);
+        let resp: Value = serde_json::from_str(&body(x, "response")).expect("JSON body");
+        assert_eq!(resp["uri"], "/api/load");
+    }
+    // Streams 1, 3, ..., 399: none missing.
+    assert_eq!(ids, (0..200).map(|i| 2 * i + 1).collect::<HashSet<u64>>());
+}
+
+#[test]
+fn nghttp_client_nginx_captured_server_side() {
+    if !ebpf_available("nghttp_client_nginx_server_side") {
+        return;
+    }
+    need("nghttp");
+    let nginx = Nginx::start("server-side", None);
+    let live = apitop_start(&["-n", "nginx"]);
+    let urls: Vec<String> = (0..5)
+        .map(|i| nginx.url(&format!("/api/srv/{i}")))
+        .collect();
+    let mut cmd = Command::new("nghttp");
+    cmd.args(["-n", "-H", "x-from: nghttp"])
+        .args(&urls)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    assert!(cmd.status().expect("running nghttp").success());
+    let run = live.stop();
+    let xs = run.with_path("/api/srv/");
+    assert_eq!(xs.len(), 5, "{}\n{}", run.stdout, run.stderr);
+    let mut paths: Vec<&str> = xs.iter().map(|x| x["path"].as_str().unwrap()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/api/srv/0",
+            "/api/srv/1",
+            "/api/srv/2",
+            "/api/srv/3",
+            "/api/srv/4"
+        ]
+    );
+    for x in &xs {
+        assert_h2(x);
+        assert_eq!(x["comm"], "nginx");
+        assert_eq!(x["role"], "server");
+        assert_eq!(x["status"], 200);
+        assert_eq!(header(x, "request", "x-from"), Some("nghttp"));
+        assert_eq!(
+            header(x, "request", "user-agent").map(|u| u.starts_with("nghttp2/")),
+            Some(true)
+        );
+        assert!(body(x, "response").contains("\"from\":\"nginx\""));
+    }
+    let ids: HashSet<u64> = xs.iter().map(|x| stream_id(x)).collect();
+    assert_eq!(ids.len(), 5);
+}
+
+#[test]
+fn curl_http2_against_caddy() {
+    if !ebpf_available("curl_http2_against_caddy") {
+        return;
+    }
+    need("curl");
+    let (_caddy, port) = caddy();
+    let hello = format!("https://127.0.0.1:{port}/hello");
+    let big = format!("https://127.0.0.1:{port}/big.bin");
+    let run = apitop_cmd(
+        &["--max-body", "2M"],
+        &[
+            "curl",
+            "-sk",
+            "--http2",
+            &hello,
+            "-o",
+            "/dev/null",
+            &big,
+            "-o",
+            "/dev/null",
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 2, "{}\n{}", run.stdout, run.stderr);
+    let (h, b) = (&run.exchanges[0], &run.exchanges[1]);
+    for x in [h, b] {
+        assert_h2(x);
+        assert_eq!(x["comm"], "curl");
+        assert_eq!(x["status"], 200);
+        assert_eq!(header(x, "response", "server"), Some("Caddy"));
+    }
+    assert_eq!(h["path"], "/hello");
+    assert_eq!(body(h, "response"), r#"{"from":"caddy"}"#);
+    assert_eq!(
+        header(h, "response", "content-type"),
+        Some("application/json")
+    );
+    assert_eq!(b["path"], "/big.bin");
+    assert_eq!(b["response"]["body_size"], BIG as u64);
+    assert_eq!(body(b, "response").as_bytes(), pattern(BIG).as_slice());
+    assert_client_streams(&[h, b]);
+}
+
+/// A node http2 session that sends `GET /tick/N` every 100 ms; it prints READY after its first
+/// response and exits after `n` requests.
+const NODE_TICKER: &str = r#"
+const http2 = require('http2');
+const [url, n] = [process.argv[2], Number(process.argv[3])];
+const s = http2.connect(url, { rejectUnauthorized: false });
+let i = 0;
+function tick() {
+  const r = s.request({ ':path': '/api/tick/' + i, 'x-seq': String(i) });
+  r.on('response', () => { if (i === 1) console.log('READY'); });
+  r.resume();
+  r.on('end', () => { if (++i < n) setTimeout(tick, 100); else s.close(); });
+  r.end();
+}
+tick();
+"#;
+
+#[test]
+fn attach_to_a_connection_under_way() {
+    if !ebpf_available("attach_to_a_connection_under_way") {
+        return;
+    }
+    need("node");
+    let nginx = Nginx::start("attach", None);
+    let script = script("ticker.js", NODE_TICKER);
+    let mut child = Command::new("node")
+        .arg(&script)
+        .arg(nginx.url("/"))
+        .arg("60")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting node");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("reading node's READY");
+    assert_eq!(line.trim(), "READY");
+    let node = Guard(child);
+    // The session and its HPACK tables exist before apitop looks.
+    std::thread::sleep(Duration::from_millis(500));
+    let live = apitop_start(&["-p", &node.pid().to_string()]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let run = live.stop();
+    drop(node);
+    let xs = run.with_path("/api/tick/");
+    assert!(xs.len() >= 10, "{}\n{}", run.stdout, run.stderr);
+    let mut last = None;
+    for x in &xs {
+        assert_eq!(x["protocol"], "HTTP/2", "{}", brief(x));
+        assert_eq!(x["comm"], "node");
+        assert_eq!(x["role"], "client");
+        // Pseudo-headers from the static table and fresh literals decode; a value the table
+        // learnt before we attached may show as `<unknown hpack index N>`.
+        assert_eq!(x["method"], "GET", "{}", brief(x));
+        assert_eq!(x["status"], 200, "{}", brief(x));
+        let path = x["path"].as_str().unwrap();
+        let n: u64 = path["/api/tick/".len()..].parse().expect("tick number");
+        // `x-seq`'s name was put in the dynamic table before we attached, but each value is
+        // a fresh literal.
+        let seq = n.to_string();
+        assert!(
+            x["request"]["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h[1] == seq.as_str()),
+            "{}",
+            brief(x)
+        );
+        let resp: Value = serde_json::from_str(&body(x, "response")).expect("JSON body");
+        assert_eq!(resp["uri"], path);
+        assert!(last.is_none_or(|l| l < n), "ticks in order");
+        last = Some(n);
+        assert!(stream_id(x) % 2 == 1);
+    }
+    // Attached after the first ticks: what the table learnt before shows as unknown entries
+    // (node's encoder keeps `:authority` and `x-seq` there).
+    assert!(xs[0]["path"] != "/api/tick/0", "{}", xs[0]);
+    assert!(
+        run.stdout.contains("<unknown hpack index "),
+        "{}",
+        run.stdout
+    );
+}
+
+fn grpc_by_method<'a>(run: &'a Run, method: &str) -> &'a Value {
+    run.exchanges
+        .iter()
+        .find(|x| x["grpc"]["method"] == method)
+        .unwrap_or_else(|| panic!("no {method} call in {}\n{}", run.stdout, run.stderr))
+}
+
+fn field<'a>(fields: &'a Value, number: u64) -> &'a Value {
+    fields
+        .as_array()
+        .and_then(|fs| fs.iter().find(|f| f["number"] == number))
+        .unwrap_or_else(|| panic!("no field {number} in {fields}"))
+}
+
+/// The unary call, the server stream and the failing call, as tests/support/grpc_client.py
+/// makes them, decoded without a schema.
+fn assert_grpc_calls(run: &Run) {
+    let unary = grpc_by_method(run, "SayHello");
+    assert_h2(unary);
+    assert_eq!(unary["method"], "POST");
+    assert_eq!(unary["path"], "/demo.Greeter/SayHello");
+    assert_eq!(unary["status"], 200);
+    let g = &unary["grpc"];
+    assert_eq!(g["service"], "demo.Greeter");
+    assert_eq!(g["status"], 0);
+    assert_eq!(g["status_name"], "OK");
+    assert_eq!(
+        header(unary, "request", "content-type"),
+        Some("application/grpc")
+    );
+    let req = &g["request_messages"];
+    assert_eq!(req.as_array().unwrap().len(), 1, "{g}");
+    assert_eq!(field(&req[0]["fields"], 1)["string"], "apitop");
+    assert_eq!(field(&req[0]["fields"], 2)["varint"], 3);
+    let resp = &g["response_messages"];
+    assert_eq!(resp.as_array().unwrap().len(), 1, "{g}");
+    assert_eq!(resp[0]["compressed"], false);
+    assert_eq!(field(&resp[0]["fields"], 1)["string"], "hello apitop");
+    let meta = &field(&resp[0]["fields"], 2)["message"];
+    assert_eq!(field(meta, 1)["varint"], 126);
+    assert_eq!(field(meta, 2)["string"], "x");
+    assert_eq!(
+        unary["response"]["trailers"][0],
+        serde_json::json!(["grpc-status", "0"])
+    );
+
+    let stream = grpc_by_method(run, "Count");
+    assert_h2(stream);
+    assert_eq!(stream["grpc"]["status_name"], "OK");
+    assert_eq!(
+        field(&stream["grpc"]["request_messages"][0]["fields"], 1)["varint"],
+        3
+    );
+    let items = stream["grpc"]["response_messages"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{}", stream["grpc"]);
+    for (i, m) in items.iter().enumerate() {
+        assert_eq!(field(&m["fields"], 1)["varint"], i as u64 + 1);
+        assert_eq!(
+            field(&m["fields"], 2)["string"],
+            format!("item {}", i + 1).as_str()
+        );
+    }
+
+    let fail = grpc_by_method(run, "Fail");
+    assert_eq!(fail["grpc"]["status"], 5);
+    assert_eq!(fail["grpc"]["status_name"], "NOT_FOUND");
+    assert_eq!(fail["grpc"]["message"], "no such greeting");
+    assert_eq!(fail["grpc"]["response_messages"], serde_json::json!([]));
+
+    let ids: Vec<&Value> = [unary, stream, fail].into();
+    assert_client_streams(&ids);
+}
+
+#[test]
+fn grpc_python_client_and_server_over_tls() {
+    if !ebpf_available("grpc_python_over_tls") {
+        return;
+    }
+    let (_srv, port) = grpc_server(true);
+    let cmd = grpc_client_cmd(&format!("127.0.0.1:{port}"));
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let run = apitop_cmd(&[], &cmd);
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 3, "{}\n{}", run.stdout, run.stderr);
+    for x in &run.exchanges {
+        assert_eq!(x["role"], "client");
+    }
+    assert_grpc_calls(&run);
+}
+
+#[test]
+fn grpc_through_nginx_captured_server_side() {
+    if !ebpf_available("grpc_through_nginx_server_side") {
+        return;
+    }
+    let (_srv, grpc_port) = grpc_server(false);
+    let nginx = Nginx::start("grpc", Some(grpc_port));
+    let live = apitop_start(&["-n", "nginx"]);
+    let cmd = grpc_client_cmd(&format!("127.0.0.1:{}", nginx.port));
+    let st = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("running the gRPC client");
+    assert!(st.success());
+    let run = live.stop();
+    // nginx speaks cleartext to the backend: only the TLS side from the client is captured.
+    assert_eq!(run.exchanges.len(), 3, "{}\n{}", run.stdout, run.stderr);
+    for x in &run.exchanges {
+        assert_eq!(x["role"], "server");
+        assert_eq!(x["comm"], "nginx");
+    }
+    assert_grpc_calls(&run);
+}
+
+#[test]
+fn replay_of_an_http2_recording_equals_live_output() {
+    if !ebpf_available("replay_of_an_http2_recording") {
+        return;
+    }
+    need("curl");
+    let nginx = Nginx::start("replay", None);
+    let rec = work_dir().join("h2.apitop");
+    let rec_s = rec.display().to_string();
+    let mut args = vec!["curl", "-sk", "--http2"];
+    let urls: Vec<String> = (0..10).map(|i| nginx.url(&format!("/api/r/{i}"))).collect();
+    for u in &urls {
+        args.extend([u.as_str(), "-o", "/dev/null"]);
+    }
+    let big = nginx.url("/big.bin");
+    args.extend([big.as_str(), "-o", "/dev/null"]);
+    let live = apitop_cmd(&["-w", &rec_s], &args);
+    live.assert_ok();
+    assert_eq!(live.exchanges.len(), 11, "{}", live.stderr);
+    let out = Command::new(APITOP)
+        .args(["--json", "-r", &rec_s])
+        .output()
+        .expect("running apitop -r");
+    let replay = Run::from_output(out);
+    replay.assert_ok();
+    assert_eq!(replay.exchanges, live.exchanges);
+    assert!(replay.exchanges.iter().all(|x| x["protocol"] == "HTTP/2"));
+}

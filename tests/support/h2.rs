@@ -1,0 +1,222 @@
+//! HTTP/2 peers for the end-to-end tests: nginx with `http2` (and a gRPC proxy location), caddy,
+//! and the Python gRPC service. Included next to `support` by the tests that need it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{cert, have, pattern, work_dir, Guard};
+
+/// Size of the static file nginx serves at `/big.bin`.
+pub const BIG: usize = 1 << 20;
+
+/// Debian's python, for which python3-grpcio is built (the one on PATH may be another).
+pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Panics with what to install when a program the test needs is missing.
+pub fn need(program: &str) {
+    assert!(
+        have(program),
+        "{program} is not installed: run scripts/test-deps.sh"
+    );
+}
+
+fn support_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/support")
+        .join(name)
+}
+
+/// A running nginx speaking HTTP/2 over TLS on 127.0.0.1.
+pub struct Nginx {
+    pub port: u16,
+    pub dir: PathBuf,
+    _guard: Guard,
+}
+
+impl Nginx {
+    /// nginx with `http2` on; `/api/*` answers JSON, `/big.bin` is [`BIG`] bytes of
+    /// [`pattern`], and with `grpc_backend` every other path is proxied there with `grpc_pass`.
+    pub fn start(name: &str, grpc_backend: Option<u16>) -> Nginx {
+        need("nginx");
+        let (cert, key) = cert();
+        let dir = work_dir().join(format!("nginx-{name}"));
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("big.bin"), pattern(BIG)).unwrap();
+        let port = free_port();
+        let d = dir.display();
+        let grpc = match grpc_backend {
+            Some(p) => format!("  location / {{ grpc_pass grpc://127.0.0.1:{p}; }}\n"),
+            None => String::new(),
+        };
+        // nginx 1.22 (Debian 12) spells it `listen ... http2`; newer ones also accept
+        // `http2 on;`, which 1.22 rejects.
+        let conf = format!(
+            "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
+             proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n\
+             uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+             server {{\n  listen 127.0.0.1:{port} ssl http2;\n\
+             ssl_certificate {};\n  ssl_certificate_key {};\n  root {};\n\
+             location /api/ {{ default_type application/json; \
+             return 200 '{{\"from\":\"nginx\",\"method\":\"$request_method\",\"uri\":\"$uri\"}}'; }}\n\
+             location = /big.bin {{ default_type application/octet-stream; }}\n{grpc} }}\n}}\n",
+            cert.display(),
+            key.display(),
+            www.display(),
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let guard = Guard(
+            Command::new("nginx")
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-e")
+                .arg(dir.join("error.log"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("starting nginx"),
+        );
+        wait_for_port(port);
+        Nginx {
+            port,
+            dir,
+            _guard: guard,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// caddy (Go's TLS, so only the client side is captured) serving `/hello` and `/big.bin`.
+pub fn caddy() -> (Guard, u16) {
+    need("caddy");
+    let (cert, key) = cert();
+    let dir = work_dir().join("caddy");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("big.bin"), pattern(BIG)).unwrap();
+    let port = free_port();
+    let admin = free_port();
+    let caddyfile = format!(
+        "{{\n admin 127.0.0.1:{admin}\n auto_https off\n storage file_system {}\n}}\n\
+         https://127.0.0.1:{port} {{\n bind 127.0.0.1\n tls {} {}\n\
+         header /hello Content-Type application/json\n\
+         respond /hello `{{\"from\":\"caddy\"}}` 200\n\
+         root * {}\n file_server\n}}\n",
+        dir.join("data").display(),
+        cert.display(),
+        key.display(),
+        dir.display(),
+    );
+    let path = dir.join("Caddyfile");
+    std::fs::write(&path, caddyfile).unwrap();
+    let guard = Guard(
+        Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&path)
+            .env("HOME", &dir)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting caddy"),
+    );
+    wait_for_port(port);
+    (guard, port)
+}
+
+/// Whether Debian's python3-grpcio is importable by [`SYSTEM_PYTHON`].
+pub fn have_grpcio() -> bool {
+    Command::new(SYSTEM_PYTHON)
+        .args(["-c", "import grpc"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The gRPC test service (tests/support/grpc_server.py): `tls` on its own certificate, else
+/// cleartext (behind nginx's `grpc_pass`).
+pub fn grpc_server(tls: bool) -> (Guard, u16) {
+    assert!(
+        have_grpcio(),
+        "python3-grpcio is not installed for {SYSTEM_PYTHON}: run scripts/test-deps.sh"
+    );
+    let (c, k) = cert();
+    let mut cmd = Command::new(SYSTEM_PYTHON);
+    cmd.arg(support_file("grpc_server.py"));
+    if tls {
+        cmd.arg(&c).arg(&k);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting the gRPC server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("reading the gRPC server's port");
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("gRPC server did not start: {line:?}"));
+    (Guard(child), port)
+}
+
+/// The command line of the gRPC test client (tests/support/grpc_client.py) against `target`.
+pub fn grpc_client_cmd(target: &str) -> Vec<String> {
+    let (c, _) = cert();
+    vec![
+        SYSTEM_PYTHON.to_string(),
+        support_file("grpc_client.py").display().to_string(),
+        target.to_string(),
+        c.display().to_string(),
+    ]
+}
+
+/// A header of an exchange's request or response (`side`), by name, case-insensitively.
+pub fn header<'a>(v: &'a Value, side: &str, name: &str) -> Option<&'a str> {
+    v[side]["headers"]
+        .as_array()?
+        .iter()
+        .find_map(|h| (h[0].as_str()?.eq_ignore_ascii_case(name)).then(|| h[1].as_str())?)
+}
+
+pub fn body(v: &Value, side: &str) -> String {
+    v[side]["body"].as_str().unwrap_or_default().to_string()
+}
+
+/// The path of a node script in the work directory.
+pub fn script(name: &str, text: &str) -> PathBuf {
+    let p = work_dir().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}

@@ -1,0 +1,131 @@
+//! The real `apitop` binary in a real terminal (tmux), live: pick a running process in the
+//! picker, watch its requests arrive, copy one as curl (OSC 52 into tmux's buffer), run that
+//! command, and check it reproduces the request (captured by apitop too).
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux (installed by scripts/test-deps.sh)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "ui"])
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {needle:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "ui"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
+    if !ebpf_available("ui_live") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    // A client posting JSON every 100 ms, with a header worth reproducing.
+    let client = looping_client_script(
+        port,
+        20.0,
+        "u.urlopen(u.Request(f'https://127.0.0.1:{port}/echo?n={i}', \
+         data=b'{\"order\": 7, \"note\": \"it\\'s here\"}', method='POST', \
+         headers={'Content-Type': 'application/json', 'X-Trace': 'abc 123'}), context=c).read()",
+    );
+    let tmux = Tmux {
+        socket: format!("apitop-ui-live-{}", std::process::id()),
+    };
+    let log = work_dir().join("ui-live.log");
+    tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "ui",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &format!("{APITOP} 2>{}; sleep 60", log.display()),
+    ]);
+    tmux.cmd(&["set", "-g", "set-clipboard", "on"]);
+    tmux.wait_for("Pick processes");
+    // Typing narrows the list to the client; Enter attaches to it.
+    tmux.keys(&["-l", &client.pid().to_string()]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("/echo?n=");
+    assert!(screen.contains("POST"), "{screen}");
+    // Copy the selected (latest) request.
+    tmux.keys(&["c"]);
+    tmux.wait_for("Copy as curl");
+    let command = tmux.cmd(&["show-buffer"]);
+    assert!(command.starts_with("curl "), "{command:?}");
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["q"]);
+    // The copied command, run for real (trusting the test certificate), captured by apitop.
+    let (cert, _) = cert();
+    let run = Run::from_output(
+        Command::new(APITOP)
+            .args(["--json", "--", "sh", "-c"])
+            .arg(format!("{command} -s -o /dev/null"))
+            .env("CURL_CA_BUNDLE", &cert)
+            .output()
+            .unwrap(),
+    );
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{command}\n{}", run.stderr);
+    let x = &run.exchanges[0];
+    assert_eq!(x["method"], "POST");
+    assert!(x["path"].as_str().unwrap().starts_with("/echo?n="));
+    assert_eq!(x["request"]["body"], r#"{"order": 7, "note": "it's here"}"#);
+    assert_eq!(x["status"], 200);
+    let headers = x["request"]["headers"].as_array().unwrap();
+    let has = |n: &str, v: &str| {
+        headers
+            .iter()
+            .any(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(n) && h[1] == v)
+    };
+    assert!(has("x-trace", "abc 123"), "{headers:?}");
+    assert!(has("content-type", "application/json"), "{headers:?}");
+}
