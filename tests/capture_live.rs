@@ -474,3 +474,79 @@ fn not_root_is_one_clear_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("needs root"), "{err}");
 }
+
+#[test]
+fn name_matches_processes_started_later() {
+    if !ebpf_available("name_matches_later") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let live = apitop_start_watching(&["-n", "curl"]);
+    for path in ["/json", "/k/1"] {
+        let url = format!("https://127.0.0.1:{port}{path}");
+        let st = Command::new("curl")
+            .args(["-sk", "--http1.1", "-o", "/dev/null", &url])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let run = live.stop();
+    run.assert_ok();
+    let paths: Vec<&str> = run
+        .exchanges
+        .iter()
+        .map(|x| x["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/json", "/k/1"], "{}", run.stderr);
+    assert!(run.exchanges.iter().all(|x| x["comm"] == "curl"));
+}
+
+#[test]
+fn a_library_loaded_after_attach_is_picked_up() {
+    if !ebpf_available("dlopen_after_attach") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    // A private copy of libssl (another inode than the system one, which is attached up front),
+    // loaded by Python's lazy `import ssl` well after apitop has attached.
+    let libdir = work_dir().join("private-libssl");
+    std::fs::create_dir_all(&libdir).unwrap();
+    for lib in ["libssl.so.3", "libcrypto.so.3"] {
+        std::fs::copy(format!("/usr/lib/x86_64-linux-gnu/{lib}"), libdir.join(lib)).unwrap();
+    }
+    let script = format!(
+        "import ctypes, time\n\
+         ctypes.CDLL(None).prctl(15, b'lateloader', 0, 0, 0)\n\
+         time.sleep(1.5)\n\
+         import ssl, urllib.request as u\n\
+         time.sleep(1.0)\n\
+         u.urlopen('https://127.0.0.1:{port}/json', context=ssl._create_unverified_context()).read()\n"
+    );
+    let mut client = Guard(
+        Command::new("python3")
+            .args(["-c", &script])
+            .env("LD_LIBRARY_PATH", &libdir)
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{}/comm", client.pid())).unwrap_or_default()
+        != "lateloader\n"
+    {
+        assert!(Instant::now() < deadline, "client never renamed itself");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", client.pid())).unwrap();
+    assert!(!maps.contains("libssl"), "libssl must load after attach");
+    let live = apitop_start_watching(&["-n", "lateloader"]);
+    let _ = client.0.wait();
+    let maps_note = libdir.display().to_string();
+    let run = live.stop();
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}", run.stderr);
+    assert_eq!(run.exchanges[0]["path"], "/json");
+    assert_eq!(
+        run.exchanges[0]["comm"], "lateloader",
+        "private libssl in {maps_note}"
+    );
+}

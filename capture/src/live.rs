@@ -214,9 +214,15 @@ impl LiveCapture {
         for pid in procinfo::pids_named(name) {
             match self.add_pid(pid) {
                 Ok(ev) => out.push(ev),
-                // Same-named processes without TLS (a wrapper script) are still watched.
-                Err(LiveError::NotCapturable { .. }) => {
+                // Without a TLS library yet (loaded later with dlopen, or a wrapper script that
+                // execs), the process stays a target: the periodic rescan attaches later.
+                Err(LiveError::NotCapturable { comm, .. }) => {
                     self.set_target(pid, true)?;
+                    out.push(Event::Process {
+                        ts: now(),
+                        pid,
+                        comm,
+                    });
                 }
                 Err(LiveError::NoSuchProcess(_)) => {}
                 Err(e) => return Err(e),

@@ -181,6 +181,15 @@ pub struct Live {
 
 /// Starts apitop and waits until it has attached (its "capturing" line on stderr).
 pub fn apitop_start(args: &[&str]) -> Live {
+    apitop_start_until(args, "capturing pid")
+}
+
+/// Starts apitop with `-n` names that may match nothing yet: waits until the probes are loaded.
+pub fn apitop_start_watching(args: &[&str]) -> Live {
+    apitop_start_until(args, "watching")
+}
+
+fn apitop_start_until(args: &[&str], ready: &str) -> Live {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let stderr_path = work_dir().join(format!("apitop-stderr-{n}.txt"));
@@ -197,10 +206,10 @@ pub fn apitop_start(args: &[&str]) -> Live {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let err = live.stderr();
-        if err.contains("capturing pid") {
+        if err.contains(ready) {
             return live;
         }
-        if err.contains("apitop: ") && !err.contains("capturing") {
+        if err.contains("apitop: ") && !err.contains("capturing") && !err.contains("watching") {
             panic!("apitop did not start: {err}");
         }
         std::thread::sleep(Duration::from_millis(50));

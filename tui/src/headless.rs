@@ -15,6 +15,9 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
         names: names.to_vec(),
         ..Notes::default()
     };
+    for n in names {
+        eprintln!("apitop: watching for processes named {n}");
+    }
     let stdout = std::io::stdout();
     let mut out = Vec::new();
     let mut stdout_open = true;
