@@ -5,6 +5,8 @@ packages=(
   curl openssl python3 nodejs nginx-light util-linux   # capture tests: TLS clients and servers
   tmux                                                 # the real-terminal UI test
   nghttp2-client                                       # HTTP/2 tests: nghttp, h2load
+  caddy                                                # HTTP/2 tests: a Go server peer
+  python3-grpcio                                       # gRPC tests (for /usr/bin/python3)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -15,4 +17,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # nginx-light enables and starts a default site on port 80 on install; the tests run their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# caddy likewise; the tests run their own.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now nginx >/dev/null 2>&1 || true
+  systemctl disable --now caddy >/dev/null 2>&1 || true
+fi

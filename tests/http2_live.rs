@@ -188,7 +188,7 @@ fn h2load_many_concurrent_streams_all_paired() {
     let url = nginx.url("/api/load");
     // By name, so that h2load's report on stdout does not mix with apitop's JSON; nginx too,
     // which tells when apitop is ready and shows the same streams from the server's side.
-    let live = apitop_start(&["-n", "h2load", "-n", "nginx"]);
+    let live = apitop_start_to_file(&["-n", "h2load", "-n", "nginx"]);
     let st = Command::new("h2load")
         .args(["-n", "200", "-c", "1", "-m", "32", &url])
         .stdout(Stdio::null())
@@ -196,9 +196,7 @@ fn h2load_many_concurrent_streams_all_paired() {
         .status()
         .expect("running h2load");
     assert!(st.success());
-    // 400 exchanges' events: give the reader time to drain the ring buffer before SIGINT.
-    std::thread::sleep(Duration::from_secs(2));
-    let run = live.stop();
+    let run = live.stop(Duration::from_secs(1));
     run.assert_ok();
     let server: Vec<&Value> = run
         .with_path("/api/load")
@@ -242,7 +240,7 @@ fn nghttp_client_nginx_captured_server_side() {
     }
     need("nghttp");
     let nginx = Nginx::start("server-side", None);
-    let live = apitop_start(&["-n", "nginx"]);
+    let live = apitop_start_to_file(&["-n", "nginx"]);
     let urls: Vec<String> = (0..5)
         .map(|i| nginx.url(&format!("/api/srv/{i}")))
         .collect();
@@ -252,7 +250,7 @@ fn nghttp_client_nginx_captured_server_side() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     assert!(cmd.status().expect("running nghttp").success());
-    let run = live.stop();
+    let run = live.stop(Duration::from_millis(500));
     let xs = run.with_path("/api/srv/");
     assert_eq!(xs.len(), 5, "{}\n{}", run.stdout, run.stderr);
     let mut paths: Vec<&str> = xs.iter().map(|x| x["path"].as_str().unwrap()).collect();
@@ -368,9 +366,9 @@ fn attach_to_a_connection_under_way() {
     let node = Guard(child);
     // The session and its HPACK tables exist before apitop looks.
     std::thread::sleep(Duration::from_millis(500));
-    let live = apitop_start(&["-p", &node.pid().to_string()]);
+    let live = apitop_start_to_file(&["-p", &node.pid().to_string()]);
     std::thread::sleep(Duration::from_millis(2500));
-    let run = live.stop();
+    let run = live.stop(Duration::from_millis(500));
     drop(node);
     let xs = run.with_path("/api/tick/");
     assert!(xs.len() >= 10, "{}\n{}", run.stdout, run.stderr);
@@ -510,7 +508,7 @@ fn grpc_through_nginx_captured_server_side() {
     }
     let (_srv, grpc_port) = grpc_server(false);
     let nginx = Nginx::start("grpc", Some(grpc_port));
-    let live = apitop_start(&["-n", "nginx"]);
+    let live = apitop_start_to_file(&["-n", "nginx"]);
     let cmd = grpc_client_cmd(&format!("127.0.0.1:{}", nginx.port));
     let st = Command::new(&cmd[0])
         .args(&cmd[1..])
@@ -519,7 +517,7 @@ fn grpc_through_nginx_captured_server_side() {
         .status()
         .expect("running the gRPC client");
     assert!(st.success());
-    let run = live.stop();
+    let run = live.stop(Duration::from_millis(500));
     // nginx speaks cleartext to the backend: only the TLS side from the client is captured.
     assert_eq!(run.exchanges.len(), 3, "{}\n{}", run.stdout, run.stderr);
     for x in &run.exchanges {

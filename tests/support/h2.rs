@@ -220,3 +220,73 @@ pub fn script(name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// A running `apitop --json <args>` writing to files. Unlike `support::Live`, whose stdout pipe
+/// is read only at the end, a long run cannot block on a full pipe (and stop draining the ring
+/// buffer) before SIGINT.
+pub struct LiveFile {
+    child: std::process::Child,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+}
+
+/// Starts apitop and waits for its first "capturing pid" line (a process already running).
+pub fn apitop_start_to_file(args: &[&str]) -> LiveFile {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let stdout_path = work_dir().join(format!("apitop-h2-stdout-{n}.json"));
+    let stderr_path = work_dir().join(format!("apitop-h2-stderr-{n}.txt"));
+    let child = Command::new(crate::support::APITOP)
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("running apitop");
+    let live = LiveFile {
+        child,
+        stdout_path,
+        stderr_path,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let err = std::fs::read_to_string(&live.stderr_path).unwrap_or_default();
+        if err.contains("capturing pid") {
+            return live;
+        }
+        if err.contains("apitop: ") {
+            panic!("apitop did not start: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "apitop did not attach within 30 s: {}",
+        std::fs::read_to_string(&live.stderr_path).unwrap_or_default()
+    );
+}
+
+impl LiveFile {
+    /// Waits `settle` for the last events, sends SIGINT and collects the output.
+    pub fn stop(mut self, settle: Duration) -> crate::support::Run {
+        std::thread::sleep(settle);
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("waiting for apitop") {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("apitop did not exit within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        crate::support::Run::from_output(std::process::Output {
+            status,
+            stdout: std::fs::read(&self.stdout_path).unwrap_or_default(),
+            stderr: std::fs::read(&self.stderr_path).unwrap_or_default(),
+        })
+    }
+}

@@ -1,6 +1,7 @@
 //! Headless output: one JSON object per exchange (`--json`).
 use base64::Engine;
 use capture::exchange::{Body, Exchange, OpaqueConnection, UnixNanos};
+use capture::grpc::{self, is_grpc};
 use capture::output::CaptureStats;
 use serde_json::{json, Map, Value};
 
@@ -55,7 +56,60 @@ pub fn exchange(x: &Exchange) -> Value {
     if let Some(e) = &x.error {
         o.insert("error".into(), json!(e));
     }
+    if let Some(g) = grpc(x) {
+        o.insert("grpc".into(), g);
+    }
     Value::Object(o)
+}
+
+/// Largest decompressed gRPC message decoded for output (gRPC's default receive limit).
+const GRPC_MESSAGE_CAP: usize = 4 << 20;
+
+/// `{service, method, status, status_name, message, request_messages, response_messages}` for
+/// a gRPC call (`content-type: application/grpc*` on either side); messages are decoded as
+/// `protoc --decode_raw` would, without a schema.
+fn grpc(x: &Exchange) -> Option<Value> {
+    let resp_grpc = x.response.as_ref().is_some_and(|r| is_grpc(&r.headers));
+    if !is_grpc(&x.request.headers) && !resp_grpc {
+        return None;
+    }
+    let path = x.path();
+    let (service, method) = grpc::method(&path).unzip();
+    let mut g = Map::new();
+    g.insert("service".into(), json!(service));
+    g.insert("method".into(), json!(method));
+    let status = x.response.as_ref().and_then(grpc::grpc_status);
+    g.insert("status".into(), json!(status.as_ref().map(|s| s.code)));
+    g.insert("status_name".into(), json!(status.as_ref().map(|s| s.name)));
+    g.insert(
+        "message".into(),
+        json!(status.as_ref().and_then(|s| s.message.clone())),
+    );
+    let messages = |headers: &[(String, String)], body: &Body| {
+        let m = grpc::body_messages(headers, body, GRPC_MESSAGE_CAP);
+        (
+            Value::Array(m.messages.iter().map(|m| m.to_json()).collect()),
+            m.trailing,
+        )
+    };
+    let (req, req_trailing) = messages(&x.request.headers, &x.request.body);
+    g.insert("request_messages".into(), req);
+    if req_trailing > 0 {
+        g.insert("request_trailing_bytes".into(), json!(req_trailing));
+    }
+    match &x.response {
+        Some(r) => {
+            let (resp, trailing) = messages(&r.headers, &r.body);
+            g.insert("response_messages".into(), resp);
+            if trailing > 0 {
+                g.insert("response_trailing_bytes".into(), json!(trailing));
+            }
+        }
+        None => {
+            g.insert("response_messages".into(), json!([]));
+        }
+    }
+    Some(Value::Object(g))
 }
 
 fn pairs(h: &[(String, String)]) -> Value {

@@ -439,6 +439,9 @@ impl Http2Conn {
         let resp_side = 1 - request_side(role);
         let last_ts = self.sides[resp_side].last_ts;
         for (id, mut s) in std::mem::take(&mut self.streams) {
+            // A peer that stops reading once it has `content-length` bytes may close before
+            // the END_STREAM frame (Go servers send it in an empty DATA frame after the body).
+            s.resp_done |= s.response_body_complete();
             let error = if s.resp_done {
                 None
             } else {

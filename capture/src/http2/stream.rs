@@ -86,6 +86,16 @@ impl Stream {
         }
     }
 
+    /// The response declared a `content-length` and all of it arrived (END_STREAM aside).
+    pub fn response_body_complete(&self) -> bool {
+        let (Some(r), Some(b)) = (&self.response, &self.resp_body) else {
+            return false;
+        };
+        header(&r.headers, "content-length")
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_some_and(|n| n == b.raw_len())
+    }
+
     pub fn into_completed(
         self,
         role: Role,
