@@ -418,7 +418,7 @@ fn grpc_by_method<'a>(run: &'a Run, method: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {method} call in {}\n{}", run.stdout, run.stderr))
 }
 
-fn field<'a>(fields: &'a Value, number: u64) -> &'a Value {
+fn field(fields: &Value, number: u64) -> &Value {
     fields
         .as_array()
         .and_then(|fs| fs.iter().find(|f| f["number"] == number))

@@ -1,6 +1,8 @@
 //! "Copy as curl": a POSIX shell command that reproduces a request. Quoting is shlex's; binary
 //! bodies go through `printf` with octal escapes, which POSIX printf understands.
 use capture::exchange::{Exchange, Protocol};
+use capture::grpc;
+use capture::protobuf::{self, Field};
 
 /// Headers curl derives itself or that only make sense hop by hop.
 const DROPPED: &[&str] = &[
@@ -18,8 +20,11 @@ const DROPPED: &[&str] = &[
 pub struct Curl {
     /// The command line.
     pub command: String,
-    /// What the command will not reproduce (truncated body, ...).
+    /// What the command will not reproduce (truncated body, ...), and other ways to repeat the
+    /// request (a grpcurl line for gRPC).
     pub warnings: Vec<String>,
+    /// For a gRPC call whose request decodes: a grpcurl command (see [`grpcurl`]).
+    pub grpcurl: Option<String>,
 }
 
 /// The argv of the curl command (after the `printf ... |` prefix, if any), and the raw body if
@@ -111,7 +116,13 @@ pub fn args(ex: &Exchange) -> (Vec<String>, Option<Vec<u8>>, Vec<String>) {
 
 /// The whole command.
 pub fn curl(ex: &Exchange) -> Curl {
-    let (argv, stdin, warnings) = args(ex);
+    let (argv, stdin, mut warnings) = args(ex);
+    let grpcurl = grpcurl(ex);
+    if let Some(g) = &grpcurl {
+        warnings.push(format!(
+            "gRPC: curl resends the raw messages; with the service's .proto: {g}"
+        ));
+    }
     let joined = join(&argv);
     let command = match stdin {
         Some(data) => format!(
@@ -120,7 +131,89 @@ pub fn curl(ex: &Exchange) -> Curl {
         ),
         None => joined,
     };
-    Curl { command, warnings }
+    Curl {
+        command,
+        warnings,
+        grpcurl,
+    }
+}
+
+/// Request headers grpcurl sets itself.
+const GRPCURL_DERIVED: &[&str] = &[
+    "content-type",
+    "te",
+    "user-agent",
+    "grpc-accept-encoding",
+    "grpc-encoding",
+    "grpc-timeout",
+    "accept-encoding",
+];
+
+/// A grpcurl command for a gRPC call whose request messages all decode as protobuf. Without a
+/// schema the fields are keyed by number (`{"1": "apitop"}`): grpcurl needs the service's
+/// `.proto` (`-proto`) or server reflection, and the numbers replaced by the field names.
+pub fn grpcurl(ex: &Exchange) -> Option<String> {
+    if !grpc::is_grpc(&ex.request.headers) {
+        return None;
+    }
+    let path = ex.path();
+    let (service, method) = grpc::method(&path)?;
+    let msgs = grpc::body_messages(&ex.request.headers, &ex.request.body, 1 << 20);
+    if msgs.trailing > 0
+        || msgs
+            .messages
+            .iter()
+            .any(|m| m.truncated || m.error.is_some())
+    {
+        return None;
+    }
+    let mut docs = Vec::new();
+    for m in &msgs.messages {
+        docs.push(numbered_json(&m.decode().ok()?).to_string());
+    }
+    let mut argv = vec![
+        "grpcurl".to_string(),
+        if ex.tls { "-insecure" } else { "-plaintext" }.to_string(),
+    ];
+    for (name, value) in &ex.request.headers {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with(':') || GRPCURL_DERIVED.contains(&lower.as_str()) {
+            continue;
+        }
+        argv.push("-H".into());
+        argv.push(format!("{name}: {value}"));
+    }
+    argv.push("-d".into());
+    argv.push(docs.join(" "));
+    argv.push(ex.host());
+    argv.push(format!("{service}/{method}"));
+    Some(join(&argv))
+}
+
+/// A decoded message as JSON keyed by field number; a repeated field becomes an array.
+fn numbered_json(fields: &[Field]) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    for f in fields {
+        let v = match &f.value {
+            protobuf::Value::Varint(v) | protobuf::Value::Fixed64(v) => serde_json::json!(v),
+            protobuf::Value::Fixed32(v) => serde_json::json!(v),
+            protobuf::Value::String(s) => serde_json::json!(s),
+            protobuf::Value::Bytes(b) => {
+                use base64::Engine;
+                serde_json::json!(base64::engine::general_purpose::STANDARD.encode(b))
+            }
+            protobuf::Value::Message(m) | protobuf::Value::Group(m) => numbered_json(m),
+        };
+        let key = f.number.to_string();
+        match o.get_mut(&key) {
+            Some(serde_json::Value::Array(a)) => a.push(v),
+            Some(prev) => *prev = serde_json::Value::Array(vec![prev.take(), v]),
+            None => {
+                o.insert(key, v);
+            }
+        }
+    }
+    serde_json::Value::Object(o)
 }
 
 fn join(argv: &[String]) -> String {

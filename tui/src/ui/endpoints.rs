@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use capture::exchange::Exchange;
+use capture::grpc;
 
 pub const ID: &str = "{id}";
 /// Where a node's distinct literal children are capped: beyond this many, new literals fold
@@ -197,8 +198,11 @@ impl EndpointTree {
         let host = if host.is_empty() { "?" } else { host.as_str() };
         at = self.child(at, host, false);
         self.touch(at, ex, status, dur, path_only);
+        // gRPC routes are `/package.Service/Method`: names, never ids, even when they look
+        // like tokens (`v2024.Billing`).
+        let grpc = grpc::is_grpc(&ex.request.headers) && grpc::method(path_only).is_some();
         for seg in path_only.split('/').filter(|s| !s.is_empty()) {
-            let folded = is_id(seg);
+            let folded = !grpc && is_id(seg);
             at = self.child(at, if folded { ID } else { seg }, !folded);
             self.touch(at, ex, status, dur, path_only);
         }

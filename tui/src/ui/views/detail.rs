@@ -1,6 +1,7 @@
 //! The detail pane: request and response tabs, headers, timing, and the body rendered by kind.
 //! The lines are built once per (exchange, tab) in `App::handle`; drawing only slices them.
 use capture::exchange::{header, Body, Exchange};
+use capture::{grpc, protobuf};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -30,8 +31,7 @@ pub enum BodyKind {
     Binary,
 }
 
-/// Chooses the renderer for a body. gRPC is recognised here; its messages are shown by
-/// [`grpc_lines`], the hook where a protobuf-aware decoder (`capture::grpc`) plugs in.
+/// Chooses the renderer for a body. gRPC messages are shown by [`grpc_lines`].
 pub fn body_kind(content_type: Option<&str>, data: &[u8]) -> BodyKind {
     if data.is_empty() {
         return BodyKind::Empty;
@@ -182,7 +182,9 @@ pub fn build(
                     json = Some(pretty);
                 }
                 BodyKind::Text => text_lines(&mut lines, &b.data),
-                BodyKind::Grpc => lines.extend(grpc_lines(&b.data, theme)),
+                BodyKind::Grpc => {
+                    lines.extend(grpc_lines(&b.data, header(headers, "grpc-encoding"), theme))
+                }
                 BodyKind::Binary => lines.extend(hex_lines(&b.data, theme)),
             }
         }
@@ -192,6 +194,12 @@ pub fn build(
         lines.push(Line::raw(""));
         lines.push(Line::styled("trailers", dim));
         push_headers(&mut lines, trailers, theme);
+    }
+    if tab == Tab::Response {
+        if let Some(l) = grpc_status_line(ex, theme) {
+            lines.push(Line::raw(""));
+            lines.push(l);
+        }
     }
     Built {
         lines,
@@ -315,36 +323,58 @@ pub fn hex_lines(data: &[u8], theme: &Theme) -> Vec<Line<'static>> {
     out
 }
 
-/// gRPC bodies: each length-prefixed message listed, then hex-dumped. The protobuf decoder
-/// (`capture::grpc`) hooks in here, replacing the hex dump per message.
-pub fn grpc_lines(data: &[u8], theme: &Theme) -> Vec<Line<'static>> {
+/// gRPC bodies: each length-prefixed message (decompressed per `grpc-encoding`), decoded as
+/// `protoc --decode_raw` shows it; a message that is not protobuf is hex-dumped instead.
+pub fn grpc_lines(data: &[u8], encoding: Option<&str>, theme: &Theme) -> Vec<Line<'static>> {
+    let p = &theme.palette;
+    let dim = Style::default().fg(p.dim);
+    let msgs = grpc::split_messages(data, encoding, data.len().max(1 << 20));
     let mut out = Vec::new();
-    let mut rest = data;
-    let mut n = 0;
-    while rest.len() >= 5 {
-        let compressed = rest[0] != 0;
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let msg = &rest[5..rest.len().min(5 + len)];
+    for (n, m) in msgs.messages.iter().enumerate() {
         out.push(Line::styled(
             format!(
-                "message {n}: {len} bytes{}{}",
-                if compressed { ", compressed" } else { "" },
-                if msg.len() < len { " (cut)" } else { "" }
+                "message {n}: {} bytes{}{}",
+                m.wire_len,
+                if m.compressed { ", compressed" } else { "" },
+                if m.truncated { " (cut)" } else { "" }
             ),
-            Style::default().fg(theme.palette.accent),
+            Style::default().fg(p.accent),
         ));
-        out.extend(hex_lines(msg, theme));
-        rest = &rest[5 + msg.len()..];
-        n += 1;
+        let tree = m.error.is_none().then(|| m.decode().ok()).flatten();
+        match tree {
+            Some(fields) => {
+                for line in protobuf::render(&fields) {
+                    out.push(Line::raw(format!("  {}", clean(&line))));
+                }
+            }
+            None => {
+                if let Some(e) = &m.error {
+                    out.push(Line::styled(format!("  {}", clean(e)), dim));
+                } else if !m.data.is_empty() {
+                    out.push(Line::styled("  not protobuf:", dim));
+                }
+                out.extend(hex_lines(&m.data, theme));
+            }
+        }
     }
-    if !rest.is_empty() {
-        out.push(Line::styled(
-            format!("{} trailing bytes", rest.len()),
-            Style::default().fg(theme.palette.dim),
-        ));
-        out.extend(hex_lines(rest, theme));
+    let tail = &data[data.len() - msgs.trailing..];
+    if !tail.is_empty() {
+        out.push(Line::styled(format!("{} trailing bytes", tail.len()), dim));
+        out.extend(hex_lines(tail, theme));
     }
     out
+}
+
+/// A gRPC call's outcome, for the response tab: `grpc-status: 5 NOT_FOUND · message`.
+fn grpc_status_line(ex: &Exchange, theme: &Theme) -> Option<Line<'static>> {
+    let st = grpc::grpc_status(ex.response.as_ref()?)?;
+    let p = &theme.palette;
+    let color = if st.code == 0 { p.accent } else { p.error };
+    let mut text = format!("grpc-status {} {}", st.code, st.name);
+    if let Some(m) = &st.message {
+        text.push_str(&format!(" · {}", clean(m)));
+    }
+    Some(Line::styled(text, Style::default().fg(color)))
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
