@@ -273,12 +273,22 @@ pub struct Http1Conn {
     /// First error of the current call.
     error: Option<Http1Error>,
     upgraded: bool,
+    /// Bytes that followed the upgrade, per direction (the new protocol's first bytes).
+    after_upgrade: Vec<(Direction, Vec<u8>)>,
 }
 
 fn side_index(dir: Direction) -> usize {
     match dir {
         Direction::Write => 0,
         Direction::Read => 1,
+    }
+}
+
+fn side_direction(i: usize) -> Direction {
+    if i == 0 {
+        Direction::Write
+    } else {
+        Direction::Read
     }
 }
 
@@ -292,6 +302,7 @@ impl Http1Conn {
             ready: Vec::new(),
             error: None,
             upgraded: false,
+            after_upgrade: Vec::new(),
         }
     }
 
@@ -303,6 +314,12 @@ impl Http1Conn {
     /// A `101 Switching Protocols` (or a `CONNECT` tunnel) ended HTTP/1 on this connection.
     pub fn upgraded(&self) -> bool {
         self.upgraded
+    }
+
+    /// Bytes that came after the `101` (or tunnel) in the calls fed so far, in order, so that
+    /// the protocol switched to (`h2c`) can decode them. Bounded by `max_header_buffer`.
+    pub fn take_after_upgrade(&mut self) -> Vec<(Direction, Vec<u8>)> {
+        std::mem::take(&mut self.after_upgrade)
     }
 
     /// Feed one call's bytes (or part). Returns exchanges completed by these bytes, in request
@@ -492,7 +509,21 @@ impl Http1Conn {
     fn step(&mut self, i: usize, inp: &Input, pos: usize) -> Step {
         let rest = &inp.data[pos..];
         match self.sides[i].phase {
-            Phase::Closed => Step::Advance(rest.len()),
+            Phase::Closed => {
+                if self.upgraded {
+                    let kept: usize = self.after_upgrade.iter().map(|(_, b)| b.len()).sum();
+                    let room = self.limits.max_header_buffer.saturating_sub(kept);
+                    let keep = &rest[..rest.len().min(room)];
+                    if !keep.is_empty() {
+                        let dir = side_direction(i);
+                        match self.after_upgrade.last_mut() {
+                            Some((d, b)) if *d == dir => b.extend_from_slice(keep),
+                            _ => self.after_upgrade.push((dir, keep.to_vec())),
+                        }
+                    }
+                }
+                Step::Advance(rest.len())
+            }
             Phase::Start => self.step_start(i, rest),
             Phase::Resync { line_start } => self.step_resync(i, rest, line_start),
             Phase::Head => self.step_head(i, inp, pos),

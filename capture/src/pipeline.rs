@@ -317,7 +317,21 @@ impl Pipeline {
                     },
                 );
                 if let Decoder::Http1(h) = &mut h {
+                    let rest = h.take_after_upgrade();
+                    let role = h.role();
                     step.http1(Ok(h.finish(ts, "connection upgraded")));
+                    // `Upgrade: h2c`: the request that asked becomes stream 1 of the HTTP/2
+                    // connection, whose response comes as HTTP/2 frames.
+                    if let Some(at) = step.done.iter().rposition(is_h2c_switch) {
+                        let up = step.done.remove(at);
+                        let role = role.unwrap_or(up.role);
+                        let mut h2 =
+                            Box::new(Http2Conn::upgraded(limits, role, up.request, up.start));
+                        for (d, b) in rest {
+                            step.http2(h2.feed(d, ts, &b));
+                        }
+                        c.decoder = Decoder::Http2(h2);
+                    }
                 }
             }
         }
@@ -461,6 +475,16 @@ impl Pipeline {
             })));
         }
     }
+}
+
+/// An HTTP/1.1 exchange answered `101 Switching Protocols` to `h2c`.
+fn is_h2c_switch(d: &Done) -> bool {
+    d.protocol == Protocol::Http1
+        && d.response.as_ref().is_some_and(|r| {
+            r.status == 101
+                && crate::exchange::header(&r.headers, "upgrade")
+                    .is_some_and(|u| u.trim().eq_ignore_ascii_case("h2c"))
+        })
 }
 
 /// Deterministic order for connections finished together, so replays match.
