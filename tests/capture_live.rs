@@ -550,3 +550,34 @@ fn a_library_loaded_after_attach_is_picked_up() {
         "private libssl in {maps_note}"
     );
 }
+
+#[test]
+fn a_command_under_sudo_runs_as_the_invoking_user_and_keeps_stdout_clean() {
+    if !ebpf_available("command_as_sudo_user") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let url = format!("https://127.0.0.1:{port}/json");
+    let out = Command::new(APITOP)
+        .args(["--json", "--", "sh", "-c"])
+        .arg(format!("id -u; curl -sk --http1.1 '{url}'"))
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .env("SUDO_USER", "nobody")
+        .output()
+        .unwrap();
+    let run = Run::from_output(out); // every stdout line must be an exchange
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}", run.stderr);
+    assert_eq!(run.exchanges[0]["path"], "/json");
+    assert!(
+        run.stderr.lines().any(|l| l == "65534"),
+        "the command ran as nobody: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("\"ada\""),
+        "its output went to stderr: {}",
+        run.stderr
+    );
+}

@@ -109,7 +109,13 @@ impl Session {
         }
         let mut child = None;
         if !targets.command.is_empty() {
-            let paused = crate::spawn::spawn_paused(&targets.command)?;
+            // The UI owns the terminal; headless keeps stdout for JSON lines.
+            let output = if keep_open {
+                crate::spawn::ChildOutput::Discard
+            } else {
+                crate::spawn::ChildOutput::Stderr
+            };
+            let paused = crate::spawn::spawn_paused(&targets.command, output)?;
             let comm: String = paused
                 .exe
                 .file_name()

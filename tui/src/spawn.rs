@@ -1,10 +1,10 @@
 //! `apitop -- COMMAND`: start the command held just before `exec`, so it becomes a target
 //! before it runs a single instruction of its own.
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -79,8 +79,17 @@ fn sudo_user() -> Option<(u32, u32, String, Option<String>)> {
     Some((uid, gid, name, home))
 }
 
+/// Where the command's own output goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildOutput {
+    /// To apitop's stderr, keeping stdout for JSON lines (headless).
+    Stderr,
+    /// Nowhere: the terminal belongs to the UI.
+    Discard,
+}
+
 /// Starts `argv` held before exec. Under sudo the command runs as the invoking user.
-pub fn spawn_paused(argv: &[String]) -> Result<Paused> {
+pub fn spawn_paused(argv: &[String], output: ChildOutput) -> Result<Paused> {
     let Some(program) = argv.first() else {
         bail!("no command given after --");
     };
@@ -89,6 +98,17 @@ pub fn spawn_paused(argv: &[String]) -> Result<Paused> {
     let (pid_r, pid_w) = pipe()?;
     let mut cmd = Command::new(&exe);
     cmd.arg0(program).args(&argv[1..]);
+    match output {
+        ChildOutput::Stderr => {
+            let err = std::io::stderr().as_fd().try_clone_to_owned()?;
+            cmd.stdout(err);
+        }
+        ChildOutput::Discard => {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        }
+    }
     if let Some((uid, gid, name, home)) = sudo_user() {
         cmd.uid(uid)
             .gid(gid)
