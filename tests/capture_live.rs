@@ -2,7 +2,6 @@
 //! output a user would read.
 mod support;
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -111,11 +110,7 @@ fn python_urllib() {
     );
     let run = apitop_cmd(&[], &["python3", "-c", &script]);
     run.assert_ok();
-    let paths: Vec<&str> = run
-        .exchanges
-        .iter()
-        .map(|x| x["path"].as_str().unwrap())
-        .collect();
+    let paths = run.paths();
     assert_eq!(paths, ["/json", "/echo"], "{}", run.stderr);
     assert!(run.exchanges[0]["comm"]
         .as_str()
@@ -144,21 +139,6 @@ fn node_https_openssl_inside_the_executable() {
     assert_eq!(x["path"], "/json");
     assert_eq!(x["status"], 200);
     assert!(body(x, "response").contains("\"ada\""));
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -199,19 +179,11 @@ fn nginx_server_side_by_name() {
     let live = apitop_start(&["-n", "nginx"]);
     for i in 0..3 {
         let url = format!("https://127.0.0.1:{port}/api/items/{i}");
-        let st = Command::new("curl")
-            .args(["-sk", "--http1.1", "-o", "/dev/null", &url])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        curl_ok(&url);
     }
     let run = live.stop();
     run.assert_ok();
-    let paths: Vec<&str> = run
-        .exchanges
-        .iter()
-        .map(|x| x["path"].as_str().unwrap())
-        .collect();
+    let paths = run.paths();
     assert_eq!(
         paths,
         ["/api/items/0", "/api/items/1", "/api/items/2"],
@@ -484,19 +456,11 @@ fn name_matches_processes_started_later() {
     let live = apitop_start_watching(&["-n", "curl"]);
     for path in ["/json", "/k/1"] {
         let url = format!("https://127.0.0.1:{port}{path}");
-        let st = Command::new("curl")
-            .args(["-sk", "--http1.1", "-o", "/dev/null", &url])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        curl_ok(&url);
     }
     let run = live.stop();
     run.assert_ok();
-    let paths: Vec<&str> = run
-        .exchanges
-        .iter()
-        .map(|x| x["path"].as_str().unwrap())
-        .collect();
+    let paths = run.paths();
     assert_eq!(paths, ["/json", "/k/1"], "{}", run.stderr);
     assert!(run.exchanges.iter().all(|x| x["comm"] == "curl"));
 }

@@ -2,60 +2,14 @@
 //! picker, watch its requests arrive, copy one as curl (OSC 52 into tmux's buffer), run that
 //! command, and check it reproduces the request (captured by apitop too).
 mod support;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux (installed by scripts/test-deps.sh)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "ui"])
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {needle:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "ui"];
-        args.extend_from_slice(keys);
-        self.cmd(&args);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
+use tmux::Tmux;
 
 #[test]
 fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
@@ -71,24 +25,13 @@ fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
          data=b'{\"order\": 7, \"note\": \"it\\'s here\"}', method='POST', \
          headers={'Content-Type': 'application/json', 'X-Trace': 'abc 123'}), context=c).read()",
     );
-    let tmux = Tmux {
-        socket: format!("apitop-ui-live-{}", std::process::id()),
-    };
     let log = work_dir().join("ui-live.log");
-    tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "ui",
-        "-x",
-        "200",
-        "-y",
-        "50",
+    let tmux = Tmux::start(
+        "apitop-ui-live",
+        200,
+        50,
         &format!("{APITOP} 2>{}; sleep 60", log.display()),
-    ]);
-    tmux.cmd(&["set", "-g", "set-clipboard", "on"]);
+    );
     tmux.wait_for("Pick processes");
     // Typing narrows the list to the client; Enter attaches to it.
     tmux.keys(&["-l", &client.pid().to_string()]);
@@ -99,7 +42,7 @@ fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
     // Copy the selected (latest) request.
     tmux.keys(&["c"]);
     tmux.wait_for("Copy as curl");
-    let command = tmux.cmd(&["show-buffer"]);
+    let command = tmux.buffer();
     assert!(command.starts_with("curl "), "{command:?}");
     tmux.keys(&["Escape"]);
     tmux.keys(&["q"]);

@@ -150,6 +150,14 @@ impl Run {
             .collect()
     }
 
+    /// The `path` of every exchange, in output order.
+    pub fn paths(&self) -> Vec<&str> {
+        self.exchanges
+            .iter()
+            .map(|x| x["path"].as_str().unwrap_or(""))
+            .collect()
+    }
+
     pub fn assert_ok(&self) {
         assert!(
             self.status.success(),
@@ -319,4 +327,30 @@ pub fn looping_client(port: u16, secs: f64) -> Guard {
         secs,
         "u.urlopen(f'https://127.0.0.1:{port}/k/{i}', context=c).read()",
     )
+}
+
+/// `curl -sk --http1.1 URL` (not a target itself unless apitop watches its name); must succeed.
+pub fn curl_ok(url: &str) {
+    let st = Command::new("curl")
+        .args(["-sk", "--http1.1", "-o", "/dev/null", url])
+        .status()
+        .expect("curl");
+    assert!(st.success(), "curl {url} failed");
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -1,6 +1,8 @@
 //! The runtime in a real terminal: this test binary re-runs itself inside tmux as the UI, keys
 //! go in with `send-keys`, screens come out with `capture-pane`, and the copy lands in tmux's
 //! buffer through OSC 52 (`set-clipboard on`; there is no display, so arboard is not used).
+#[path = "../../tests/support/tmux.rs"]
+mod tmux;
 mod ui_support;
 
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use apitop::ui::runtime::{run_blocking, Control, UiInput};
 use capture::output::{CaptureStats, Output};
+use tmux::Tmux;
 use ui_support::*;
 
 const CHILD: &str = "APITOP_UI_RUNTIME_CHILD";
@@ -49,56 +52,6 @@ fn runtime_child() {
     std::fs::write(out, format!("{status}\n{}", controls.join("\n"))).expect("write result");
 }
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    /// Waits until the screen contains `needle`, returning it.
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {needle:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        self.cmd(&args);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
-
 fn wait_file(p: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
@@ -125,28 +78,12 @@ fn ui_in_tmux() {
     let dir = std::env::temp_dir().join(format!("apitop-ui-rt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let result = dir.join("result");
-    let tmux = Tmux {
-        socket: format!("apitop-ui-test-{}", std::process::id()),
-    };
     let child = format!(
         "env -u DISPLAY -u WAYLAND_DISPLAY {CHILD}={} TERM=xterm-256color {} --exact runtime_child --nocapture --test-threads 1",
         result.display(),
         exe.display()
     );
-    tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-x",
-        "140",
-        "-y",
-        "36",
-        "-s",
-        "t",
-        &child,
-    ]);
-    tmux.cmd(&["set", "-g", "set-clipboard", "on"]);
+    let tmux = Tmux::start("apitop-ui-test", 140, 36, &child);
     let s = tmux.wait_for("/oauth/token");
     assert!(s.contains("Requests 8"), "{s}");
     assert!(s.contains("drops 3"), "drops are shown: {s}");
@@ -162,7 +99,7 @@ fn ui_in_tmux() {
     tmux.keys(&["c"]);
     let s = tmux.wait_for("OSC 52");
     assert!(s.contains("Copy as curl"), "{s}");
-    let buffer = tmux.cmd(&["show-buffer"]);
+    let buffer = tmux.buffer();
     let argv = shlex::split(&buffer).expect("shell words");
     assert_eq!(argv.first().map(String::as_str), Some("curl"));
     assert_eq!(
