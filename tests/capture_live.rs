@@ -545,3 +545,62 @@ fn a_command_under_sudo_runs_as_the_invoking_user_and_keeps_stdout_clean() {
         run.stderr
     );
 }
+
+#[test]
+fn the_name_follows_exec() {
+    if !ebpf_available("name_follows_exec") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let url = format!("https://127.0.0.1:{port}/json");
+    let run = apitop_cmd(
+        &[],
+        &[
+            "sh",
+            "-c",
+            &format!("exec curl -sk --http1.1 -o /dev/null '{url}'"),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}", run.stderr);
+    assert_eq!(run.exchanges[0]["comm"], "curl");
+}
+
+#[test]
+fn sigint_drains_what_was_captured() {
+    if !ebpf_available("sigint_drains") {
+        return;
+    }
+    let (_srv, port) = https_server();
+    let script = format!(
+        "import http.client, ssl, sys, time\n\
+         time.sleep(1)\n\
+         c = http.client.HTTPSConnection('127.0.0.1', {port}, context=ssl._create_unverified_context())\n\
+         for i in range(300):\n    c.request('GET', f'/k/{{i}}')\n    c.getresponse().read()\n\
+         print('done', flush=True)\n\
+         time.sleep(30)\n"
+    );
+    let mut client = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = client.id();
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let _guard = Guard(client);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap_or_default()
+        .contains("libssl")
+    {
+        assert!(Instant::now() < deadline, "python never loaded libssl");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let live = apitop_start(&["-p", &pid.to_string()]);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    let run = live.stop_now();
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 300, "{}", run.stderr);
+}

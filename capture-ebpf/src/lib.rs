@@ -21,6 +21,8 @@ pub const KIND_FD: u8 = 3;
 pub const KIND_NEW_TARGET: u8 = 4;
 /// A target process exited.
 pub const KIND_EXIT: u8 = 5;
+/// A target process exec'd: its name may have changed. Sent as a [`ProcEvent`].
+pub const KIND_EXEC: u8 = 6;
 
 pub const DIR_WRITE: u8 = 0;
 pub const DIR_READ: u8 = 1;
@@ -56,6 +58,15 @@ pub struct EventHeader {
 }
 
 pub const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
+
+/// `KIND_NEW_TARGET` and `KIND_EXEC` records: the header and the process name at that moment
+/// (a short-lived process may be gone before userspace could read /proc).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcEvent {
+    pub header: EventHeader,
+    pub comm: [u8; COMM_LEN],
+}
 
 /// A data record as built in per-CPU scratch space before it is copied to the ring buffer.
 #[repr(C)]

@@ -299,8 +299,19 @@ pub fn sched_fork(ctx: TracePointContext) -> u32 {
     let _ = TARGETS.insert(&child, &1, 0);
     let mut h = header(KIND_NEW_TARGET, 0, parent as i32);
     h.tgid = child;
-    emit_small(&h);
+    emit_proc(h);
     0
+}
+
+/// A process event with the current task's name.
+fn emit_proc(h: EventHeader) {
+    let ev = ProcEvent {
+        header: h,
+        comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
+    };
+    if EVENTS.output::<ProcEvent>(&ev, 0).is_err() {
+        count(CTR_RING_FULL, 1);
+    }
 }
 
 #[tracepoint]
@@ -308,6 +319,8 @@ pub fn sched_exec(_ctx: TracePointContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tgid = (id >> 32) as u32;
     if is_target(tgid) {
+        // Same target, possibly a new name (`sh -c 'exec curl ...'`).
+        emit_proc(header(KIND_EXEC, 0, 0));
         return 0;
     }
     let Ok(comm) = bpf_get_current_comm() else {
@@ -318,7 +331,7 @@ pub fn sched_exec(_ctx: TracePointContext) -> u32 {
         return 0;
     }
     let _ = TARGETS.insert(&tgid, &1, 0);
-    emit_small(&header(KIND_NEW_TARGET, 0, 0));
+    emit_proc(header(KIND_NEW_TARGET, 0, 0));
     0
 }
 

@@ -15,7 +15,7 @@ use aya::programs::{TracePoint, UProbe};
 use aya::Ebpf;
 use capture_ebpf::{
     EventHeader, COMM_LEN, CTR_NO_SCRATCH, CTR_READ_FAULT, CTR_RING_FULL, CTR_TRUNCATED_BYTES,
-    DIR_READ, HEADER_SIZE, KIND_CLOSE, KIND_DATA, KIND_EXIT, KIND_FD, KIND_NEW_TARGET,
+    DIR_READ, HEADER_SIZE, KIND_CLOSE, KIND_DATA, KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET,
     NUM_COUNTERS,
 };
 
@@ -309,8 +309,19 @@ impl LiveCapture {
                     return;
                 }
                 self.targets.insert(pid);
-                let comm = procinfo::comm(pid).unwrap_or_default();
+                let comm = record_comm(rec)
+                    .or_else(|| procinfo::comm(pid))
+                    .unwrap_or_default();
                 out.push(Event::Process { ts, pid, comm });
+            }
+            KIND_EXEC => {
+                if let Some(comm) = record_comm(rec) {
+                    out.push(Event::Process {
+                        ts,
+                        pid: h.tgid,
+                        comm,
+                    });
+                }
             }
             KIND_EXIT => {
                 self.targets.remove(&h.tgid);
@@ -482,6 +493,13 @@ fn parse_header(rec: &[u8]) -> Option<EventHeader> {
     // `EventHeader` (plain integers, every bit pattern valid); read_unaligned copes with any
     // alignment of the ring-buffer slice.
     Some(unsafe { std::ptr::read_unaligned(rec.as_ptr().cast::<EventHeader>()) })
+}
+
+/// The process name carried by a `ProcEvent` record.
+fn record_comm(rec: &[u8]) -> Option<String> {
+    let raw = rec.get(HEADER_SIZE..HEADER_SIZE + COMM_LEN)?;
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    (end > 0).then(|| String::from_utf8_lossy(&raw[..end]).into_owned())
 }
 
 fn comm_key(name: &str) -> [u8; COMM_LEN] {

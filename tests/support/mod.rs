@@ -181,10 +181,12 @@ pub fn apitop_cmd(args: &[&str], command: &[&str]) -> Run {
     Run::from_output(out)
 }
 
-/// A running `apitop --json <args>` to be stopped with SIGINT.
+/// A running `apitop --json <args>` to be stopped with SIGINT. Its stdout is read all along, as
+/// a consumer would: apitop must never block on a full pipe.
 pub struct Live {
     child: Child,
     stderr_path: PathBuf,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 /// Starts apitop and waits until it has attached (its "capturing" line on stderr).
@@ -210,7 +212,18 @@ fn apitop_start_until(args: &[&str], ready: &str) -> Live {
         .stderr(stderr)
         .spawn()
         .expect("running apitop");
-    let live = Live { child, stderr_path };
+    let mut child = child;
+    let mut out = child.stdout.take().expect("piped");
+    let stdout = Some(std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    }));
+    let live = Live {
+        child,
+        stderr_path,
+        stdout,
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let err = live.stderr();
@@ -238,6 +251,11 @@ impl Live {
     pub fn stop(self) -> Run {
         // Let the last events reach the ring buffer reader.
         std::thread::sleep(Duration::from_millis(300));
+        self.stop_now()
+    }
+
+    /// Sends SIGINT at once: what is still queued must be drained, not lost.
+    pub fn stop_now(self) -> Run {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         self.wait()
@@ -246,12 +264,7 @@ impl Live {
     /// Waits for apitop to end by itself (with a timeout).
     pub fn wait(mut self) -> Run {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut stdout = self.child.stdout.take().expect("piped");
-        let reader = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = stdout.read_to_end(&mut s);
-            s
-        });
+        let reader = self.stdout.take().expect("read once");
         let status = loop {
             if let Some(st) = self.child.try_wait().expect("waiting for apitop") {
                 break st;

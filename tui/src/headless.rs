@@ -38,7 +38,19 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
         if let Some(Ended::CommandExited(status)) = &ended {
             eprintln!("apitop: the command exited ({status})");
         }
-        if ended.is_some() || session::stop_requested() || !stdout_open {
+        if ended.is_some() || !stdout_open {
+            break;
+        }
+        if session::stop_requested() {
+            // What the probes captured before the signal is still queued: take it in first.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while stdout_open && std::time::Instant::now() < deadline {
+                session.step(&mut out)?;
+                stdout_open &= print(&mut stdout.lock(), &mut out, &mut notes);
+                if session.last_batch() == 0 {
+                    break;
+                }
+            }
             break;
         }
         if !replay {

@@ -66,6 +66,8 @@ pub struct Session {
     events: Vec<Event>,
     /// Outputs produced while setting up, handed out by the first `step`.
     pending: Vec<Output>,
+    /// Events taken in by the last `step`.
+    last_batch: usize,
     last_ts: u64,
 }
 
@@ -81,6 +83,7 @@ impl Session {
             end_without_targets: false,
             events: Vec::new(),
             pending: Vec::new(),
+            last_batch: 0,
             last_ts: 0,
         })
     }
@@ -144,6 +147,7 @@ impl Session {
                 && targets.command.is_empty(),
             events: Vec::new(),
             pending: outputs,
+            last_batch: 0,
             last_ts: 0,
         };
         Ok(s)
@@ -219,8 +223,14 @@ impl Session {
         Ok(ended)
     }
 
+    /// How many events the last [`Self::step`] took in: 0 once a live backlog is drained.
+    pub fn last_batch(&self) -> usize {
+        self.last_batch
+    }
+
     fn decode(&mut self, events: &mut Vec<Event>, out: &mut Vec<Output>) -> Result<()> {
         let batch = std::mem::take(events);
+        self.last_batch = batch.len();
         self.record_and_decode(batch, out)
     }
 
