@@ -3,14 +3,13 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{cert, have, pattern, work_dir, Guard};
+use crate::support::{cert, free_port, have, pattern, wait_for_port, work_dir, Guard};
 
 /// Size of the static file nginx serves at `/big.bin`.
 pub const BIG: usize = 1 << 20;
@@ -18,22 +17,6 @@ pub const BIG: usize = 1 << 20;
 /// Debian's python, for which python3-grpcio is built (the one on PATH may be another).
 pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-pub fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Panics with what to install when a program the test needs is missing.
 pub fn need(program: &str) {
     assert!(
         have(program),
