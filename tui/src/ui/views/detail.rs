@@ -414,6 +414,80 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     };
     let rows = usize::from(inner.height);
     let start = app.detail_scroll().min(lines.len().saturating_sub(1));
-    let visible: Vec<Line> = lines.iter().skip(start).take(rows).cloned().collect();
+    // Long lines (tokens, cookies, minified bodies) wrap rather than vanish at the edge; scrolling
+    // stays in whole logical lines.
+    let mut visible: Vec<Line> = Vec::with_capacity(rows);
+    for line in lines.iter().skip(start) {
+        if visible.len() >= rows {
+            break;
+        }
+        visible.extend(wrap(line, usize::from(inner.width)));
+    }
+    visible.truncate(rows);
     frame.render_widget(Paragraph::new(visible), inner);
+}
+
+/// Splits `line` into rows of at most `width` columns, keeping each span's style.
+fn wrap(line: &Line<'static>, width: usize) -> Vec<Line<'static>> {
+    use unicode_width::UnicodeWidthChar;
+    if width == 0 || line.width() <= width {
+        return vec![line.clone()];
+    }
+    let mut rows = Vec::new();
+    let mut row: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in &line.spans {
+        let mut piece = String::new();
+        for ch in span.content.chars() {
+            let w = ch.width().unwrap_or(0);
+            if used + w > width && used > 0 {
+                if !piece.is_empty() {
+                    row.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                rows.push(Line::from(std::mem::take(&mut row)).style(line.style));
+                used = 0;
+            }
+            piece.push(ch);
+            used += w;
+        }
+        if !piece.is_empty() {
+            row.push(Span::styled(piece, span.style));
+        }
+    }
+    if !row.is_empty() {
+        rows.push(Line::from(row).style(line.style));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::style::Color;
+
+    #[test]
+    fn long_lines_wrap_keeping_styles() {
+        let name = Style::default().fg(Color::Cyan);
+        let line = Line::from(vec![
+            Span::styled("Authorization: ", name),
+            Span::raw("Bearer eyJhbGciOiJIUzI1NiJ9"),
+        ]);
+        let rows = wrap(&line, 20);
+        let text: Vec<String> = rows.iter().map(|l| l.to_string()).collect();
+        assert_eq!(text, ["Authorization: Beare", "r eyJhbGciOiJIUzI1Ni", "J9"]);
+        assert_eq!(rows[0].spans[0].style, name);
+        assert_eq!(rows[0].spans[1].content, "Beare");
+        assert!(rows.iter().all(|l| l.width() <= 20));
+    }
+
+    #[test]
+    fn wide_characters_never_overflow() {
+        let rows = wrap(&Line::from("日本語のテキスト"), 5);
+        assert!(rows.iter().all(|l| l.width() <= 5), "{rows:?}");
+        assert_eq!(
+            rows.iter().map(|l| l.to_string()).collect::<String>(),
+            "日本語のテキスト"
+        );
+        assert_eq!(wrap(&Line::from("short"), 10).len(), 1);
+    }
 }
