@@ -35,6 +35,8 @@ pub struct CaptureStats {
     pub evicted_connections: u64,
     /// Decoder errors (malformed messages; decoding resynced or stopped on that connection).
     pub decode_errors: u64,
+    /// HTTP/2 server pushes seen (not turned into exchanges).
+    pub pushes_ignored: u64,
 }
 
 impl CaptureStats {

@@ -394,7 +394,10 @@ impl Pipeline {
     ) {
         let completed: Vec<Done> = match &mut c.decoder {
             Decoder::Http1(h) => h.finish(ts, reason).into_iter().map(Done::from).collect(),
-            Decoder::Http2(h) => h.finish(ts, reason).into_iter().map(Done::from).collect(),
+            Decoder::Http2(h) => {
+                self.stats.pushes_ignored += h.stats().pushes;
+                h.finish(ts, reason).into_iter().map(Done::from).collect()
+            }
             Decoder::Sniffing { len: 0, .. } => Vec::new(),
             Decoder::Sniffing { chunks, .. } => {
                 // Too little to decide; a lone HTTP/1 head still decodes.

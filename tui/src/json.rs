@@ -170,9 +170,14 @@ pub fn opaque_line(c: &OpaqueConnection) -> String {
 
 /// The summary line printed to stderr when a headless capture ends.
 pub fn summary_line(s: &CaptureStats) -> String {
+    let pushes = if s.pushes_ignored > 0 {
+        format!(", HTTP/2 server pushes ignored {}", s.pushes_ignored)
+    } else {
+        String::new()
+    };
     format!(
         "apitop: {} exchanges, {} connections ({} not HTTP), drops: {} \
-         (ring buffer full {}, truncated {} bytes, unreadable {}, out of order {}, evicted connections {}), decode errors {}",
+         (ring buffer full {}, truncated {} bytes, unreadable {}, out of order {}, evicted connections {}), decode errors {}{}",
         s.exchanges,
         s.connections,
         s.opaque_connections,
@@ -182,6 +187,7 @@ pub fn summary_line(s: &CaptureStats) -> String {
         s.losses.read_faults,
         s.dropped_events,
         s.evicted_connections,
-        s.decode_errors
+        s.decode_errors,
+        pushes
     )
 }

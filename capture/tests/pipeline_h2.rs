@@ -1,0 +1,71 @@
+//! HTTP/2 through the whole pipeline: detection by the client preface, stream ids on exchanges,
+//! a reset stream shown as such, server pushes counted (not turned into exchanges).
+#[path = "fixtures/http2/support.rs"]
+mod support;
+
+use capture::event::{ConnKey, Event, Limits};
+use capture::exchange::Protocol;
+use capture::output::{CaptureStats, Output};
+use capture::pipeline::Pipeline;
+use support::*;
+
+fn run(
+    calls: &[(capture::event::Direction, Vec<u8>)],
+) -> (Vec<capture::exchange::Exchange>, CaptureStats) {
+    let mut p = Pipeline::new(Limits::default());
+    let key = ConnKey { pid: 9, conn: 0x55 };
+    let mut out = Vec::new();
+    for (i, (dir, bytes)) in calls.iter().enumerate() {
+        let ev = Event::Data {
+            ts: 1_000 + i as u64,
+            key,
+            tid: 9,
+            fd: 4,
+            dir: *dir,
+            total: bytes.len() as u32,
+            offset: 0,
+            bytes: bytes.clone(),
+            tls: true,
+        };
+        p.push(ev, &mut out);
+    }
+    p.push(Event::Close { ts: 5_000, key }, &mut out);
+    let xs = out
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Exchange(x) => Some(*x),
+            _ => None,
+        })
+        .collect();
+    (xs, p.stats())
+}
+
+#[test]
+fn streams_resets_and_pushes() {
+    let mut t = Transcript::new(true).handshake();
+    let get1 = get("/a");
+    t.request(1, &as_refs(&get1), None);
+    let get3 = get("/b");
+    t.request(3, &as_refs(&get3), None);
+    // The server promises a push on stream 1 (ignored, counted), answers 1, resets 3.
+    let mut promise = 2u32.to_be_bytes().to_vec();
+    let pushed = get("/style.css");
+    promise.extend(t.server.block(&as_refs(&pushed)));
+    t.server_sends(frame(PUSH_PROMISE, END_HEADERS, 1, &promise));
+    t.response(
+        1,
+        &[(":status", "200"), ("content-type", "application/json")],
+        b"{\"a\":1}",
+    );
+    t.server_sends(rst(3, 8));
+    let (xs, stats) = run(&t.calls);
+    assert_eq!(xs.len(), 2, "{xs:#?}");
+    let a = xs.iter().find(|x| x.stream_id == Some(1)).unwrap();
+    assert_eq!(a.protocol, Protocol::Http2);
+    assert_eq!(a.url(), "https://api.example.com/a");
+    assert_eq!(a.response.as_ref().unwrap().body.data, b"{\"a\":1}");
+    let b = xs.iter().find(|x| x.stream_id == Some(3)).unwrap();
+    assert_eq!(b.error.as_deref(), Some("stream reset (CANCEL)"));
+    assert_eq!(stats.pushes_ignored, 1);
+    assert_eq!(stats.exchanges, 2);
+}
