@@ -1,6 +1,8 @@
 //! One capture session: where events come from (live probes or a recording), the recording
 //! being written, and the decoding pipeline. Headless output and the UI both drive it.
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "live")]
+use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -16,6 +18,8 @@ pub struct Targets {
     pub pids: Vec<u32>,
     pub names: Vec<String>,
     pub command: Vec<String>,
+    /// Capture only TLS plaintext, not plain (non-TLS) HTTP on the targets' TCP sockets.
+    pub no_plain: bool,
 }
 
 /// Why a session ended by itself.
@@ -56,6 +60,8 @@ enum Source {
     Replay(Reader<std::io::BufReader<std::fs::File>>),
 }
 
+// Without the `live` feature only replays exist: the live-only fields are never read.
+#[cfg_attr(not(feature = "live"), allow(dead_code))]
 pub struct Session {
     source: Source,
     pipeline: Pipeline,
@@ -98,7 +104,7 @@ impl Session {
         keep_open: bool,
     ) -> Result<Self> {
         use capture::live::LiveCapture;
-        let mut live = LiveCapture::new()?;
+        let mut live = LiveCapture::with_options(!targets.no_plain)?;
         let mut writer = match write {
             Some(p) => Some(Writer::create(p)?),
             None => None,
