@@ -127,3 +127,29 @@ fn latency_quantiles_are_close() {
     assert!((90.0..=140.0).contains(&p95), "p95 {p95}");
     assert!(p95 > p50);
 }
+
+#[test]
+fn latency_quantiles_are_within_a_few_percent() {
+    let mut one = Latency::default();
+    one.record(43_123_000);
+    assert_eq!(
+        one.quantile(0.5),
+        Some(43_123_000),
+        "a single sample is exact"
+    );
+    let mut l = Latency::default();
+    for ms in 1..=100u64 {
+        l.record(ms * 1_000_000);
+    }
+    let p50 = l.quantile(0.5).unwrap() as f64 / 1e6;
+    let p95 = l.quantile(0.95).unwrap() as f64 / 1e6;
+    assert!((p50 - 50.0).abs() / 50.0 < 0.05, "p50 {p50}");
+    assert!((p95 - 95.0).abs() / 95.0 < 0.05, "p95 {p95}");
+    // Mostly fast with a slow tail: p50 stays fast, p95 finds the tail.
+    let mut m = Latency::default();
+    for i in 0..100u64 {
+        m.record(if i < 90 { 150_000 } else { 2_000_000_000 });
+    }
+    assert!(m.quantile(0.5).unwrap() < 170_000);
+    assert!(m.quantile(0.95).unwrap() > 1_800_000_000);
+}

@@ -57,32 +57,40 @@ pub fn fold(seg: &str) -> &str {
     }
 }
 
-/// A streaming latency histogram: log-spaced buckets (×√2 from 50 µs), so p50/p95 cost
-/// nothing per exchange and are within ~20 % — enough to tell a slow endpoint from a fast one.
+/// A streaming latency histogram: log-spaced buckets, 8 per doubling from 1 µs (each ~9 % wide),
+/// so p50/p95 cost O(1) per exchange and are within ~5 % (the bucket's geometric middle, clamped
+/// to the exact min and max seen).
 #[derive(Clone, Debug, Default)]
 pub struct Latency {
     buckets: Vec<u32>,
     count: u32,
+    min: u64,
+    max: u64,
 }
 
-const LAT_BASE_NS: f64 = 50_000.0;
-const LAT_BUCKETS: usize = 48;
+const LAT_BASE_NS: f64 = 1_000.0;
+const LAT_PER_DOUBLING: f64 = 8.0;
+/// 28 doublings above 1 µs: up to ~4.5 minutes; slower calls share the last bucket.
+const LAT_BUCKETS: usize = 28 * 8;
 
 impl Latency {
     pub fn record(&mut self, ns: u64) {
         if self.buckets.is_empty() {
             self.buckets = vec![0; LAT_BUCKETS];
+            self.min = ns;
+            self.max = ns;
         }
-        let i = bucket_of(ns);
-        self.buckets[i] += 1;
+        self.buckets[bucket_of(ns)] += 1;
         self.count += 1;
+        self.min = self.min.min(ns);
+        self.max = self.max.max(ns);
     }
 
     pub fn count(&self) -> u32 {
         self.count
     }
 
-    /// The upper bound of the bucket holding quantile `q` (0..=1), in ns.
+    /// Quantile `q` (0..=1) in ns: the middle of the bucket holding it, within [min, max].
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.count == 0 {
             return None;
@@ -92,7 +100,7 @@ impl Latency {
         for (i, n) in self.buckets.iter().enumerate() {
             seen += n;
             if seen >= rank {
-                return Some(bucket_upper(i));
+                return Some(bucket_middle(i).clamp(self.min, self.max));
             }
         }
         None
@@ -103,12 +111,13 @@ fn bucket_of(ns: u64) -> usize {
     if (ns as f64) <= LAT_BASE_NS {
         return 0;
     }
-    let i = (2.0 * (ns as f64 / LAT_BASE_NS).log2()).ceil() as usize;
+    let i = (LAT_PER_DOUBLING * (ns as f64 / LAT_BASE_NS).log2()).ceil() as usize;
     i.min(LAT_BUCKETS - 1)
 }
 
-fn bucket_upper(i: usize) -> u64 {
-    (LAT_BASE_NS * 2f64.powf(i as f64 / 2.0)) as u64
+/// Geometric middle of bucket `i`, which spans (base·2^((i-1)/8), base·2^(i/8)].
+fn bucket_middle(i: usize) -> u64 {
+    (LAT_BASE_NS * 2f64.powf((i as f64 - 0.5) / LAT_PER_DOUBLING)) as u64
 }
 
 #[derive(Clone, Debug)]
