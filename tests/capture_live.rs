@@ -410,8 +410,9 @@ fn clear_errors_for_unknown_pid_and_no_tls() {
     assert!(!out.status.success());
     assert_eq!(err.trim(), "apitop: no process with pid 999999");
     let sleeper = Guard(Command::new("sleep").arg("30").spawn().unwrap());
+    // Without TLS a process is still captured for plain HTTP, unless --no-plain.
     let out = Command::new(APITOP)
-        .args(["--json", "-p", &sleeper.pid().to_string()])
+        .args(["--json", "--no-plain", "-p", &sleeper.pid().to_string()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -23,6 +23,71 @@ pub const KIND_NEW_TARGET: u8 = 4;
 pub const KIND_EXIT: u8 = 5;
 /// A target process exec'd: its name may have changed. Sent as a [`ProcEvent`].
 pub const KIND_EXEC: u8 = 6;
+/// The peer address of a plain socket, from `connect()` or `accept()`. Sent as an [`AddrEvent`];
+/// `total` holds the listening fd for an accepted connection, or `u32::MAX`.
+pub const KIND_ADDR: u8 = 7;
+
+/// Bytes of a `struct sockaddr_in6` (the larger of the two families captured).
+pub const SOCKADDR_LEN: usize = 28;
+
+/// `KIND_ADDR` records: the header and the peer's `struct sockaddr` as the process passed it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddrEvent {
+    pub header: EventHeader,
+    pub addr: [u8; SOCKADDR_LEN],
+    pub _pad: [u8; 4],
+}
+
+/// `EventHeader::flags`: the record comes from a plain (non-TLS) socket syscall, and `conn` is a
+/// [`plain_conn`] key rather than an `SSL*`.
+pub const FLAG_PLAIN: u8 = 1;
+
+/// High bits of a plain socket's connection key. User-space pointers (`SSL*`) never have them.
+pub const PLAIN_CONN: u64 = 0xFFFF_0000_0000_0000;
+
+/// The connection key of socket `fd` in its generation `gen` (a reused fd is a new connection).
+pub const fn plain_conn(fd: u32, gen: u32) -> u64 {
+    PLAIN_CONN | ((gen as u64 & 0xFFFF) << 32) | fd as u64
+}
+
+/// Key of the `SOCKETS` map: a target's TCP socket fd.
+pub const fn socket_key(tgid: u32, fd: u32) -> u64 {
+    ((tgid as u64) << 32) | fd as u64
+}
+
+/// `SocketInfo::state`: nothing read or written yet.
+pub const SOCK_NEW: u32 = 0;
+/// Data was seen and it is not TLS.
+pub const SOCK_PLAIN: u32 = 1;
+/// The first bytes were a TLS record: the socket's plaintext comes from the TLS probes (or not at
+/// all); its syscalls carry ciphertext and are skipped.
+pub const SOCK_TLS: u32 = 2;
+/// Data was emitted but too short to decide: checked again on the next call.
+pub const SOCK_UNDECIDED: u32 = 3;
+
+/// Value of the `SOCKETS` map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SocketInfo {
+    pub gen: u32,
+    pub state: u32,
+}
+
+/// A plain socket read/write saved at syscall entry and completed at exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainCall {
+    /// `SOCKETS` key.
+    pub sock: u64,
+    /// The buffer, or the `struct iovec` array when `iovcnt > 0`.
+    pub buf: u64,
+    pub iovcnt: u64,
+    pub gen: u32,
+    pub fd: i32,
+    pub dir: u8,
+    pub _pad: [u8; 7],
+}
 
 pub const DIR_WRITE: u8 = 0;
 pub const DIR_READ: u8 = 1;
@@ -33,6 +98,9 @@ pub const CTR_TRUNCATED_BYTES: u32 = 1;
 pub const CTR_READ_FAULT: u32 = 2;
 pub const CTR_NO_SCRATCH: u32 = 3;
 pub const NUM_COUNTERS: u32 = 4;
+
+/// Most `iovec`s followed in one `readv`/`writev`/`sendmsg`/`recvmsg`.
+pub const MAX_IOVECS: u32 = 64;
 
 /// Header of every ring-buffer record; `KIND_DATA` records are followed by `len` payload bytes.
 #[repr(C)]
@@ -54,7 +122,9 @@ pub struct EventHeader {
     pub len: u32,
     pub kind: u8,
     pub dir: u8,
-    pub _pad: [u8; 6],
+    /// `FLAG_*` bits.
+    pub flags: u8,
+    pub _pad: [u8; 5],
 }
 
 pub const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();

@@ -14,9 +14,9 @@ use aya::programs::uprobe::UProbeScope;
 use aya::programs::{TracePoint, UProbe};
 use aya::Ebpf;
 use capture_ebpf::{
-    EventHeader, COMM_LEN, CTR_NO_SCRATCH, CTR_READ_FAULT, CTR_RING_FULL, CTR_TRUNCATED_BYTES,
-    DIR_READ, HEADER_SIZE, KIND_CLOSE, KIND_DATA, KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET,
-    NUM_COUNTERS,
+    socket_key, EventHeader, SocketInfo, COMM_LEN, CTR_NO_SCRATCH, CTR_READ_FAULT, CTR_RING_FULL,
+    CTR_TRUNCATED_BYTES, DIR_READ, FLAG_PLAIN, HEADER_SIZE, KIND_ADDR, KIND_CLOSE, KIND_DATA,
+    KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET, NUM_COUNTERS, SOCKADDR_LEN, SOCK_NEW,
 };
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
@@ -46,6 +46,42 @@ const FD_SYSCALLS: &[&str] = &[
     "sys_enter_recvfrom",
     "sys_enter_sendmsg",
     "sys_enter_recvmsg",
+];
+/// Plain socket capture: entry programs and the syscalls they attach to (each program also does
+/// `sys_enter_fd`'s work, which is then not attached).
+const PLAIN_ENTRY: &[(&str, &[&str])] = &[
+    ("io_enter_write", &["sys_enter_write", "sys_enter_sendto"]),
+    ("io_enter_read", &["sys_enter_read"]),
+    ("io_enter_recvfrom", &["sys_enter_recvfrom"]),
+    ("io_enter_writev", &["sys_enter_writev"]),
+    ("io_enter_readv", &["sys_enter_readv"]),
+    ("io_enter_sendmsg", &["sys_enter_sendmsg"]),
+    ("io_enter_recvmsg", &["sys_enter_recvmsg"]),
+    ("sock_enter_socket", &["sys_enter_socket"]),
+    (
+        "sock_enter_accept",
+        &["sys_enter_accept", "sys_enter_accept4"],
+    ),
+    ("sock_enter_close", &["sys_enter_close"]),
+    ("sock_enter_connect", &["sys_enter_connect"]),
+    ("sock_exit_connect", &["sys_exit_connect"]),
+    (
+        "io_exit",
+        &[
+            "sys_exit_write",
+            "sys_exit_sendto",
+            "sys_exit_read",
+            "sys_exit_recvfrom",
+            "sys_exit_writev",
+            "sys_exit_readv",
+            "sys_exit_sendmsg",
+            "sys_exit_recvmsg",
+        ],
+    ),
+    (
+        "sock_exit_new",
+        &["sys_exit_socket", "sys_exit_accept", "sys_exit_accept4"],
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -98,12 +134,27 @@ pub struct LiveCapture {
     /// Connections whose addresses were already looked up.
     addrs_known: HashSet<ConnKey>,
     last_rescan: Instant,
+    /// Plain (non-TLS) socket capture is on.
+    plain: bool,
+    /// Generation given to sockets found in /proc (the kernel stamps the ones it sees created).
+    next_gen: u32,
+    /// Processes gone or detached whose `SOCKETS` entries are still to be removed.
+    purge: HashSet<u32>,
+    /// Addresses of plain connections looked up before their first data event.
+    plain_addrs: std::collections::HashMap<ConnKey, (String, String)>,
 }
 
 impl LiveCapture {
     /// Loads the kernel programs and attaches the process tracepoints and the uprobes on the
     /// system's libssl. Targets are added with [`Self::add_pid`] and [`Self::watch_name`].
+    /// Plain (non-TLS) HTTP is captured too; see [`Self::with_options`].
     pub fn new() -> Result<Self, LiveError> {
+        Self::with_options(true)
+    }
+
+    /// As [`Self::new`]; `plain` turns on the syscall tracepoints that capture plain TCP
+    /// traffic (HTTP/1.1 and cleartext HTTP/2) of the targets.
+    pub fn with_options(plain: bool) -> Result<Self, LiveError> {
         preflight()?;
         ensure_tracefs();
         let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(
@@ -122,8 +173,16 @@ impl LiveCapture {
         ] {
             attach_tracepoint(&mut ebpf, prog, &[("sched", tp)])?;
         }
-        let fd_points: Vec<(&str, &str)> = FD_SYSCALLS.iter().map(|s| ("syscalls", *s)).collect();
-        attach_tracepoint(&mut ebpf, "sys_enter_fd", &fd_points)?;
+        if plain {
+            for (prog, syscalls) in PLAIN_ENTRY {
+                let points: Vec<(&str, &str)> = syscalls.iter().map(|s| ("syscalls", *s)).collect();
+                attach_tracepoint(&mut ebpf, prog, &points)?;
+            }
+        } else {
+            let fd_points: Vec<(&str, &str)> =
+                FD_SYSCALLS.iter().map(|s| ("syscalls", *s)).collect();
+            attach_tracepoint(&mut ebpf, "sys_enter_fd", &fd_points)?;
+        }
         let ring = ebpf
             .take_map("EVENTS")
             .ok_or_else(|| LiveError::Load("EVENTS map missing".into()))
@@ -139,6 +198,10 @@ impl LiveCapture {
             counters: [0; NUM_COUNTERS as usize],
             addrs_known: HashSet::new(),
             last_rescan: Instant::now(),
+            plain,
+            next_gen: 1,
+            purge: HashSet::new(),
+            plain_addrs: std::collections::HashMap::new(),
         };
         // Most programs use the system libssl: attaching it up front means a new target (a
         // child, an exec'd name) is captured from its first call, before any rescan.
@@ -159,7 +222,7 @@ impl LiveCapture {
             .inspector
             .objects_exporting(pid, TLS_SYMBOLS)
             .map_err(|_| LiveError::NoSuchProcess(pid))?;
-        if objects.is_empty() {
+        if objects.is_empty() && !self.plain {
             return Err(LiveError::NotCapturable {
                 pid,
                 comm: info.comm,
@@ -170,6 +233,7 @@ impl LiveCapture {
             self.attach_object(&o.open_path, &o.path)?;
         }
         self.set_target(pid, true)?;
+        self.seed_sockets(pid);
         Ok(Event::Process {
             ts: now(),
             pid,
@@ -184,6 +248,7 @@ impl LiveCapture {
             self.attach_object(exe, exe)?;
         }
         self.set_target(pid, true)?;
+        self.seed_sockets(pid);
         Ok(Event::Process {
             ts: now(),
             pid,
@@ -194,6 +259,64 @@ impl LiveCapture {
     /// Stops capturing `pid` (uprobes stay: they are shared and filtered in the kernel).
     pub fn remove_pid(&mut self, pid: u32) {
         let _ = self.set_target(pid, false);
+        self.purge.insert(pid);
+    }
+
+    /// Tells the kernel about the TCP sockets `pid` already has (connections opened before
+    /// attach, listeners, fds inherited from a parent). Best effort: a socket closed meanwhile
+    /// is skipped, and one missed is only not captured.
+    fn seed_sockets(&mut self, pid: u32) {
+        if !self.plain {
+            return;
+        }
+        let fds = procinfo::tcp_socket_fds(pid);
+        if fds.is_empty() {
+            return;
+        }
+        let Some(map) = self.ebpf.map_mut("SOCKETS") else {
+            return;
+        };
+        let Ok(mut map) = BpfHashMap::<_, u64, u64>::try_from(map) else {
+            return;
+        };
+        for fd in fds {
+            let key = socket_key(pid, fd as u32);
+            // A socket the kernel already tracks (created or accepted since) keeps its entry.
+            if map.get(&key, 0).is_ok() {
+                continue;
+            }
+            // Generations from userspace count down from the top, away from the kernel's.
+            self.next_gen = self.next_gen.wrapping_add(1);
+            let info = SocketInfo {
+                gen: 0xFFFF - (self.next_gen & 0x7FFF),
+                state: SOCK_NEW,
+            };
+            let _ = map.insert(key, socket_info_value(info), 0);
+        }
+    }
+
+    /// Removes the `SOCKETS` entries of processes that exited or were detached.
+    fn purge_sockets(&mut self) {
+        if self.purge.is_empty() {
+            return;
+        }
+        let gone = std::mem::take(&mut self.purge);
+        let Some(map) = self.ebpf.map_mut("SOCKETS") else {
+            return;
+        };
+        let Ok(mut map) = BpfHashMap::<_, u64, u64>::try_from(map) else {
+            return;
+        };
+        let stale: Vec<u64> = map
+            .keys()
+            .flatten()
+            .filter(|k| {
+                gone.contains(&((k >> 32) as u32)) && !self.targets.contains(&((k >> 32) as u32))
+            })
+            .collect();
+        for k in stale {
+            let _ = map.remove(&k);
+        }
     }
 
     /// Watches a process name (`-n`): running processes with that name become targets now, and
@@ -218,6 +341,7 @@ impl LiveCapture {
                 // execs), the process stays a target: the periodic rescan attaches later.
                 Err(LiveError::NotCapturable { comm, .. }) => {
                     self.set_target(pid, true)?;
+                    self.seed_sockets(pid);
                     out.push(Event::Process {
                         ts: now(),
                         pid,
@@ -251,6 +375,7 @@ impl LiveCapture {
         if self.last_rescan.elapsed() >= Duration::from_millis(250) {
             self.last_rescan = Instant::now();
             self.rescan();
+            self.purge_sockets();
             if let Some(lost) = self.read_losses() {
                 out.push(lost);
             }
@@ -272,7 +397,10 @@ impl LiveCapture {
                 let Some(bytes) = rec.get(HEADER_SIZE..end) else {
                     return;
                 };
-                if h.fd >= 0 {
+                let plain = h.flags & FLAG_PLAIN != 0;
+                // A plain connection's first event must be its data, which says it is not TLS;
+                // its addresses follow.
+                if h.fd >= 0 && !plain {
                     self.learn_addrs(ts, key, h.fd, out);
                 }
                 out.push(Event::Data {
@@ -288,13 +416,55 @@ impl LiveCapture {
                     total: h.total,
                     offset: h.offset,
                     bytes: bytes.to_vec(),
-                    tls: true,
+                    tls: !plain,
                 });
+                if h.fd >= 0 && plain {
+                    if let Some((local, peer)) = self.plain_addrs.remove(&key) {
+                        out.push(Event::Addrs {
+                            ts,
+                            key,
+                            local,
+                            peer,
+                        });
+                    } else {
+                        self.learn_addrs(ts, key, h.fd, out);
+                    }
+                }
             }
             KIND_CLOSE => {
                 self.addrs_known.remove(&key);
+                self.plain_addrs.remove(&key);
                 out.push(Event::Close { ts, key });
             }
+            KIND_ADDR => {
+                // The peer from connect()/accept(); the local side from /proc while the socket
+                // exists, else from the listener (accept), else unknown.
+                let Some(raw) = rec.get(HEADER_SIZE..HEADER_SIZE + SOCKADDR_LEN) else {
+                    return;
+                };
+                let Some(peer) = parse_sockaddr(raw) else {
+                    return;
+                };
+                let local = procinfo::socket_addrs(key.pid, h.fd)
+                    .map(|(l, _)| l)
+                    .or_else(|| {
+                        (h.total != u32::MAX)
+                            .then(|| procinfo::socket_addrs(key.pid, h.total as i32))
+                            .flatten()
+                            .map(|(l, _)| l)
+                    })
+                    .unwrap_or_else(|| "?".into());
+                self.addrs_known.insert(key);
+                self.plain_addrs.insert(key, (local, peer.to_string()));
+            }
+            // A plain connection's first data follows: its addresses are looked up now, while
+            // the socket exists, and reported after that data.
+            KIND_FD if h.flags & FLAG_PLAIN != 0 && self.addrs_known.insert(key) => {
+                if let Some(addrs) = procinfo::socket_addrs(key.pid, h.fd) {
+                    self.plain_addrs.insert(key, addrs);
+                }
+            }
+            KIND_FD if h.flags & FLAG_PLAIN != 0 => {}
             KIND_FD => {
                 out.push(Event::Fd { ts, key, fd: h.fd });
                 self.addrs_known.remove(&key);
@@ -304,11 +474,16 @@ impl LiveCapture {
                 let pid = h.tgid;
                 // sched_process_fork also fires for new threads: those share their process's
                 // target entry, so drop theirs.
-                if tgid_of(pid) != Some(pid) {
+                // An exec'd process (tid == tgid in its record) is one whatever /proc says by
+                // now: a short-lived one may already be gone.
+                if h.tid != h.tgid && tgid_of(pid) != Some(pid) {
                     let _ = self.set_target(pid, false);
                     return;
                 }
                 self.targets.insert(pid);
+                // Sockets inherited from the parent (a forked server's listener and
+                // connections): best effort, the child may already have closed some.
+                self.seed_sockets(pid);
                 let comm = record_comm(rec)
                     .or_else(|| procinfo::comm(pid))
                     .unwrap_or_default();
@@ -325,6 +500,7 @@ impl LiveCapture {
             }
             KIND_EXIT => {
                 self.targets.remove(&h.tgid);
+                self.purge.insert(h.tgid);
                 self.addrs_known.retain(|k| k.pid != h.tgid);
                 out.push(Event::Exit { ts, pid: h.tgid });
             }
@@ -483,6 +659,33 @@ fn verifier_detail(e: &aya::programs::ProgramError) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines.len().saturating_sub(6);
     lines[tail..].join(" | ")
+}
+
+/// `SocketInfo` as the u64 the map holds (`repr(C)`: `gen` first, then `state`).
+fn socket_info_value(info: SocketInfo) -> u64 {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&info.gen.to_ne_bytes());
+    b[4..].copy_from_slice(&info.state.to_ne_bytes());
+    u64::from_ne_bytes(b)
+}
+
+/// A `struct sockaddr_in` or `sockaddr_in6` (IPv4-mapped IPv6 shown as IPv4).
+fn parse_sockaddr(raw: &[u8]) -> Option<std::net::SocketAddr> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let family = u16::from_ne_bytes([*raw.first()?, *raw.get(1)?]);
+    let port = u16::from_be_bytes([*raw.get(2)?, *raw.get(3)?]);
+    let ip = match i32::from(family) {
+        libc::AF_INET => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(raw.get(4..8)?).ok()?)),
+        libc::AF_INET6 => {
+            let v6 = Ipv6Addr::from(<[u8; 16]>::try_from(raw.get(8..24)?).ok()?);
+            match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(v6),
+            }
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 fn parse_header(rec: &[u8]) -> Option<EventHeader> {

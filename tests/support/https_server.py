@@ -1,4 +1,5 @@
-"""TLS test server for apitop's end-to-end tests (HTTP/1.1, keep-alive).
+"""TLS test server for apitop's end-to-end tests (HTTP/1.1, keep-alive); with --plain, the
+same routes over plain HTTP.
 
 Prints "PORT <n>" once listening. Routes:
   GET  /json            small JSON document
@@ -63,11 +64,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    cert, key = sys.argv[1], sys.argv[2]
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    if sys.argv[1:] != ["--plain"]:
+        cert, key = sys.argv[1], sys.argv[2]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("PORT", srv.server_address[1], flush=True)
     srv.serve_forever()
 

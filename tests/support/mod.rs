@@ -367,3 +367,37 @@ pub fn wait_for_port(port: u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The same test server as [`https_server`] speaking plain HTTP (no TLS).
+pub fn http_server() -> (Guard, u16) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/https_server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg("--plain")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("reading the server's port");
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("test server did not start: {line:?}"));
+    (Guard(child), port)
+}
+
+/// The numbers of the headless summary line: (exchanges, connections, not HTTP).
+pub fn summary_counts(stderr: &str) -> Option<(u64, u64, u64)> {
+    let line = stderr.lines().rev().find(|l| l.contains(" exchanges, "))?;
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    (nums.len() == 3).then(|| (nums[0], nums[1], nums[2]))
+}

@@ -5,7 +5,7 @@ use clap::Parser;
 
 const ABOUT: &str =
     "htop for live API traffic: HTTP requests and responses from the processes you pick, \
-read from TLS libraries with eBPF (no proxy, no certificates).";
+read from TLS libraries and from plain TCP sockets with eBPF (no proxy, no certificates).";
 
 const AFTER: &str = "\
 Examples:
@@ -33,6 +33,11 @@ pub struct Cli {
     /// Capture every process with this name, including ones started later (repeatable).
     #[arg(short = 'n', long = "name", value_name = "NAME")]
     pub names: Vec<String>,
+
+    /// Capture only TLS plaintext: leave out plain (non-TLS) HTTP/1.1 and cleartext HTTP/2, which
+    /// are otherwise read from the targets' TCP socket syscalls.
+    #[arg(long, conflicts_with = "read")]
+    pub no_plain: bool,
 
     /// Headless: print one JSON object per exchange on stdout instead of the terminal UI.
     #[arg(long)]

@@ -63,6 +63,7 @@ fn live_session(
         pids: cli.pids.clone(),
         names: cli.names.clone(),
         command: cli.command.clone(),
+        no_plain: cli.no_plain,
     };
     session::Session::live(&targets, cli.write.as_ref(), limits, interactive)
 }

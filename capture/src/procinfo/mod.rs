@@ -688,6 +688,11 @@ pub fn socket_addrs(pid: u32, fd: i32) -> Option<(String, String)> {
     net::socket_addrs(pid, fd)
 }
 
+/// The fds of `pid` that are TCP sockets (any state, listeners included), sorted.
+pub fn tcp_socket_fds(pid: u32) -> Vec<i32> {
+    net::tcp_socket_fds(pid)
+}
+
 /// TCP ports `pid` listens on (sockets in LISTEN state among its fds), sorted.
 pub fn listening_ports(pid: u32) -> Vec<u16> {
     net::listening_ports(pid)

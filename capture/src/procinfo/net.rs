@@ -88,6 +88,31 @@ pub(crate) fn socket_addrs(pid: u32, fd: i32) -> Option<(String, String)> {
     Some((row.local.to_string(), row.remote.to_string()))
 }
 
+pub(crate) fn tcp_socket_fds(pid: u32) -> Vec<i32> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let socks: Vec<(i32, u64)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let name = name.to_str()?;
+            Some((name.parse().ok()?, fd_socket_inode(pid, name)?))
+        })
+        .collect();
+    if socks.is_empty() {
+        return Vec::new();
+    }
+    let inodes: HashSet<u64> = tcp_rows(pid).into_iter().map(|r| r.inode).collect();
+    let mut fds: Vec<i32> = socks
+        .into_iter()
+        .filter(|(_, inode)| inodes.contains(inode))
+        .map(|(fd, _)| fd)
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
 pub(crate) fn listening_ports(pid: u32) -> Vec<u16> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
