@@ -226,6 +226,9 @@ impl Pipeline {
         {
             let c = self.conn(key, ts, tls, out);
             c.last = ts;
+            // The data says whether it came from a TLS library; an `Addrs` event may have
+            // created the connection before any data arrived.
+            c.tls = tls;
             let i = dir_index(dir);
             // Chunks of one call arrive in order; a jump in offset is a chunk the kernel could
             // not deliver (counted there), a call that ends early is its missing tail.

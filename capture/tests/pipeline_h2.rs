@@ -69,3 +69,60 @@ fn streams_resets_and_pushes() {
     assert_eq!(stats.pushes_ignored, 1);
     assert_eq!(stats.exchanges, 2);
 }
+
+#[test]
+fn plain_connection_announced_by_its_addresses_first_is_not_tls() {
+    let mut p = Pipeline::new(Limits::default());
+    let key = ConnKey {
+        pid: 3,
+        conn: u64::MAX - 7,
+    };
+    let mut out = Vec::new();
+    p.push(
+        Event::Addrs {
+            ts: 1,
+            key,
+            local: "127.0.0.1:5555".into(),
+            peer: "127.0.0.1:8080".into(),
+        },
+        &mut out,
+    );
+    for (ts, dir, bytes) in [
+        (
+            2,
+            capture::event::Direction::Write,
+            &b"GET /x HTTP/1.1\r\nHost: svc\r\n\r\n"[..],
+        ),
+        (
+            3,
+            capture::event::Direction::Read,
+            &b"HTTP/1.1 204 No Content\r\n\r\n"[..],
+        ),
+    ] {
+        p.push(
+            Event::Data {
+                ts,
+                key,
+                tid: 3,
+                fd: 5,
+                dir,
+                total: bytes.len() as u32,
+                offset: 0,
+                bytes: bytes.to_vec(),
+                tls: false,
+            },
+            &mut out,
+        );
+    }
+    p.finish(4, &mut out);
+    let x = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Exchange(x) => Some(x),
+            _ => None,
+        })
+        .expect("an exchange");
+    assert!(!x.tls);
+    assert_eq!(x.url(), "http://svc/x");
+    assert_eq!(x.peer_addr.as_deref(), Some("127.0.0.1:8080"));
+}
