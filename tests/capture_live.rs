@@ -181,7 +181,7 @@ fn nginx_server_side_by_name() {
         let url = format!("https://127.0.0.1:{port}/api/items/{i}");
         curl_ok(&url);
     }
-    let run = live.stop();
+    let run = live.stop().only_port(port);
     run.assert_ok();
     let paths = run.paths();
     assert_eq!(
@@ -459,7 +459,8 @@ fn name_matches_processes_started_later() {
         let url = format!("https://127.0.0.1:{port}{path}");
         curl_ok(&url);
     }
-    let run = live.stop();
+    // Other tests run curl at the same time: keep this test's server only.
+    let run = live.stop().only_port(port);
     run.assert_ok();
     let paths = run.paths();
     assert_eq!(paths, ["/json", "/k/1"], "{}", run.stderr);

@@ -171,7 +171,8 @@ fn nginx_plain_server_side_by_name() {
     for i in 0..3 {
         curl_ok(&format!("http://127.0.0.1:{}/api/items/{i}", nginx.http1));
     }
-    let run = live.stop();
+    // Other tests' nginx and curl processes run at the same time: keep this server's traffic.
+    let run = live.stop().only_port(nginx.http1);
     run.assert_ok();
     assert_eq!(
         run.paths(),
@@ -208,7 +209,7 @@ fn h2c_prior_knowledge_client_and_server() {
             .expect("curl");
         assert!(st.success(), "curl {url}");
     }
-    let run = live.stop();
+    let run = live.stop().only_port(nginx.h2c);
     run.assert_ok();
     assert_eq!(run.exchanges.len(), 6, "{}\n{}", run.stdout, run.stderr);
     for role in ["client", "server"] {

@@ -150,6 +150,16 @@ impl Run {
             .collect()
     }
 
+    /// Only the exchanges to or from `port` on 127.0.0.1: tests that watch a process *name* run
+    /// beside other tests whose processes share that name.
+    pub fn only_port(mut self, port: u16) -> Run {
+        let tail = format!(":{port}");
+        let hit = |v: &Value| v.as_str().is_some_and(|s| s.ends_with(&tail));
+        self.exchanges
+            .retain(|x| hit(&x["host"]) || hit(&x["local_addr"]) || hit(&x["peer_addr"]));
+        self
+    }
+
     /// The `path` of every exchange, in output order.
     pub fn paths(&self) -> Vec<&str> {
         self.exchanges
