@@ -148,34 +148,14 @@ fn nginx_server_side_by_name() {
     }
     assert!(have("nginx"), "nginx is installed by scripts/test.sh");
     let (cert, key) = cert();
-    let dir = work_dir().join("nginx");
-    std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let d = dir.display();
-    let conf = format!(
-        "worker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
-         proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n\
-         scgi_temp_path {d}/scgi;\n server {{\n  listen 127.0.0.1:{port} ssl;\n\
-         ssl_certificate {};\n  ssl_certificate_key {};\n\
-         location /api/ {{ default_type application/json; return 200 '{{\"from\":\"nginx\"}}'; }}\n }}\n}}\n",
+    let server = format!(
+        " server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {};\n  ssl_certificate_key {};\n\
+         location /api/ {{ default_type application/json; return 200 '{{\"from\":\"nginx\"}}'; }}\n }}",
         cert.display(),
         key.display()
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let _nginx = Guard(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting nginx"),
-    );
-    wait_for_port(port);
+    let _nginx = start_nginx("tls", 2, &server, &[port]);
     let live = apitop_start(&["-n", "nginx"]);
     for i in 0..3 {
         let url = format!("https://127.0.0.1:{port}/api/items/{i}");

@@ -3,8 +3,7 @@
 //! no spurious connections from files, pipes, Unix or UDP sockets.
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -125,39 +124,16 @@ struct PlainNginx {
 }
 
 fn plain_nginx(name: &str) -> PlainNginx {
-    assert!(have("nginx"), "nginx is installed by scripts/test-deps.sh");
-    let dir: PathBuf = work_dir().join(format!("nginx-plain-{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let (http1, h2c) = (free_port(), free_port());
-    let d = dir.display();
-    let conf = format!(
-        "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
-         proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n\
-         scgi_temp_path {d}/scgi;\n server {{\n  listen 127.0.0.1:{http1};\n\
-         listen 127.0.0.1:{h2c} http2;\n\
+    let server = format!(
+        " server {{\n  listen 127.0.0.1:{http1};\n  listen 127.0.0.1:{h2c} http2;\n\
          location /api/ {{ default_type application/json; \
-         return 200 '{{\"from\":\"nginx\",\"uri\":\"$uri\"}}'; }}\n }}\n}}\n"
+         return 200 '{{\"from\":\"nginx\",\"uri\":\"$uri\"}}'; }}\n }}"
     );
-    let conf_path = dir.join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let guard = Guard(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting nginx"),
-    );
-    wait_for_port(http1);
-    wait_for_port(h2c);
     PlainNginx {
         http1,
         h2c,
-        _guard: guard,
+        _guard: start_nginx(&format!("plain-{name}"), 1, &server, &[http1, h2c]),
     }
 }
 

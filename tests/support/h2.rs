@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{cert, free_port, have, pattern, wait_for_port, work_dir, Guard};
+use crate::support::{cert, free_port, have, pattern, start_nginx, wait_for_port, work_dir, Guard};
 
 /// Size of the static file nginx serves at `/big.bin`.
 pub const BIG: usize = 1 << 20;
@@ -48,41 +48,23 @@ impl Nginx {
         std::fs::create_dir_all(&www).unwrap();
         std::fs::write(www.join("big.bin"), pattern(BIG)).unwrap();
         let port = free_port();
-        let d = dir.display();
         let grpc = match grpc_backend {
             Some(p) => format!("  location / {{ grpc_pass grpc://127.0.0.1:{p}; }}\n"),
             None => String::new(),
         };
         // nginx 1.22 (Debian 12) spells it `listen ... http2`; newer ones also accept
         // `http2 on;`, which 1.22 rejects.
-        let conf = format!(
-            "worker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
-             proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n\
-             uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-             server {{\n  listen 127.0.0.1:{port} ssl http2;\n\
+        let server = format!(
+            " server {{\n  listen 127.0.0.1:{port} ssl http2;\n\
              ssl_certificate {};\n  ssl_certificate_key {};\n  root {};\n\
              location /api/ {{ default_type application/json; \
              return 200 '{{\"from\":\"nginx\",\"method\":\"$request_method\",\"uri\":\"$uri\"}}'; }}\n\
-             location = /big.bin {{ default_type application/octet-stream; }}\n{grpc} }}\n}}\n",
+             location = /big.bin {{ default_type application/octet-stream; }}\n{grpc} }}",
             cert.display(),
             key.display(),
             www.display(),
         );
-        let conf_path = dir.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let guard = Guard(
-            Command::new("nginx")
-                .arg("-c")
-                .arg(&conf_path)
-                .arg("-e")
-                .arg(dir.join("error.log"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("starting nginx"),
-        );
-        wait_for_port(port);
+        let guard = start_nginx(name, 1, &server, &[port]);
         Nginx {
             port,
             dir,

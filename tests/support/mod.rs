@@ -97,11 +97,20 @@ impl Guard {
 /// The Python TLS test server (tests/support/https_server.py) on a free port.
 pub fn https_server() -> (Guard, u16) {
     let (c, k) = cert();
+    python_server(&[c.as_os_str(), k.as_os_str()])
+}
+
+/// The same test server speaking plain HTTP (no TLS).
+pub fn http_server() -> (Guard, u16) {
+    python_server(&["--plain".as_ref()])
+}
+
+/// Starts tests/support/https_server.py with `args`; returns it and the port it printed.
+fn python_server(args: &[&std::ffi::OsStr]) -> (Guard, u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/https_server.py");
     let mut child = Command::new("python3")
         .arg(script)
-        .arg(&c)
-        .arg(&k)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -116,6 +125,38 @@ pub fn https_server() -> (Guard, u16) {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("test server did not start: {line:?}"));
     (Guard(child), port)
+}
+
+/// nginx in the foreground with its own files under the test directory, running `servers`
+/// (`server { ... }` blocks) inside `http { }`; returns once every port in `ports` accepts.
+pub fn start_nginx(name: &str, workers: u32, servers: &str, ports: &[u16]) -> Guard {
+    assert!(have("nginx"), "nginx is installed by scripts/test-deps.sh");
+    let dir = work_dir().join(format!("nginx-{name}"));
+    std::fs::create_dir_all(&dir).expect("nginx directory");
+    let d = dir.display();
+    let conf = format!(
+        "worker_processes {workers};\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
+         proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n\
+         scgi_temp_path {d}/scgi;\n{servers}\n}}\n"
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).expect("nginx.conf");
+    let guard = Guard(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting nginx"),
+    );
+    for &p in ports {
+        wait_for_port(p);
+    }
+    guard
 }
 
 /// Exchanges (one JSON object per stdout line) and stderr of a finished apitop run.
@@ -376,28 +417,6 @@ pub fn wait_for_port(port: u16) {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The same test server as [`https_server`] speaking plain HTTP (no TLS).
-pub fn http_server() -> (Guard, u16) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/https_server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg("--plain")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting python3");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .expect("reading the server's port");
-    let port = line
-        .trim()
-        .strip_prefix("PORT ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("test server did not start: {line:?}"));
-    (Guard(child), port)
 }
 
 /// The numbers of the headless summary line: (exchanges, connections, not HTTP).
