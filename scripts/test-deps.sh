@@ -2,7 +2,7 @@
 # Installs the real programs the end-to-end tests run against (idempotent, quick when present).
 set -euo pipefail
 packages=(
-  curl openssl python3 nodejs nginx-light util-linux   # capture tests: TLS clients and servers
+  curl openssl python3 nodejs nginx-light util-linux wget   # capture tests: TLS clients and servers
   tmux                                                 # the real-terminal UI test
   nghttp2-client                                       # HTTP/2 tests: nghttp, h2load
   caddy                                                # HTTP/2 tests: a Go server peer

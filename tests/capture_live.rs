@@ -586,3 +586,36 @@ fn sigint_drains_what_was_captured() {
     run.assert_ok();
     assert_eq!(run.exchanges.len(), 300, "{}", run.stderr);
 }
+
+#[test]
+fn wget_through_gnutls() {
+    if !ebpf_available("wget_gnutls") {
+        return;
+    }
+    assert!(have("wget"), "wget is installed by scripts/test-deps.sh");
+    let (_srv, port) = https_server();
+    let base = format!("https://127.0.0.1:{port}");
+    let run = apitop_cmd(
+        &[],
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "wget -q --no-check-certificate -O /dev/null {base}/json && \
+                 wget -q --no-check-certificate -O /dev/null --header 'Content-Type: application/json' \
+                 --post-data '{{\"via\":\"gnutls\"}}' {base}/echo"
+            ),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.paths(), ["/json", "/echo"], "{}", run.stderr);
+    for x in &run.exchanges {
+        assert_eq!(x["comm"], "wget");
+        assert_eq!(x["tls"], true);
+        assert_eq!(x["status"], 200);
+    }
+    assert!(body(&run.exchanges[0], "response").contains("\"ada\""));
+    assert_eq!(body(&run.exchanges[1], "request"), r#"{"via":"gnutls"}"#);
+    assert_eq!(body(&run.exchanges[1], "response"), r#"{"via":"gnutls"}"#);
+    assert!(run.stderr.contains("(0 not HTTP)"), "{}", run.stderr);
+}

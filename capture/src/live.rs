@@ -31,11 +31,30 @@ const ENTRY_PROBES: &[(&str, &str)] = &[
     ("ssl_read_ex", "SSL_read_ex"),
     ("ssl_set_fd", "SSL_set_fd"),
     ("ssl_free", "SSL_free"),
+    // GnuTLS's record calls have SSL_write/SSL_read's shape (session, buffer, length → count),
+    // so the same programs serve; `gnutls_deinit` ends a session as `SSL_free` does.
+    ("ssl_write", "gnutls_record_send"),
+    ("ssl_read", "gnutls_record_recv"),
+    ("ssl_free", "gnutls_deinit"),
 ];
 /// Functions whose return completes a data call.
-const RETURN_PROBED: &[&str] = &["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"];
-/// Any of these marks an object as an OpenSSL-compatible TLS library worth attaching to.
-pub const TLS_SYMBOLS: &[&str] = &["SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"];
+const RETURN_PROBED: &[&str] = &[
+    "SSL_write",
+    "SSL_write_ex",
+    "SSL_read",
+    "SSL_read_ex",
+    "gnutls_record_send",
+    "gnutls_record_recv",
+];
+/// Any of these marks an object as a TLS library worth attaching to (OpenSSL or GnuTLS).
+pub const TLS_SYMBOLS: &[&str] = &[
+    "SSL_write",
+    "SSL_read",
+    "SSL_write_ex",
+    "SSL_read_ex",
+    "gnutls_record_send",
+    "gnutls_record_recv",
+];
 /// Syscalls whose entry reveals the socket fd behind an in-flight SSL call.
 const FD_SYSCALLS: &[&str] = &[
     "sys_enter_read",
@@ -162,8 +181,11 @@ impl LiveCapture {
             "/apitop-probes"
         )))
         .map_err(|e| LiveError::Load(format!("{e:#}")))?;
+        let mut loaded = HashSet::new();
         for (prog, _) in ENTRY_PROBES {
-            load_uprobe(&mut ebpf, prog)?;
+            if loaded.insert(*prog) {
+                load_uprobe(&mut ebpf, prog)?;
+            }
         }
         load_uprobe(&mut ebpf, "ssl_call_ret")?;
         for (prog, tp) in [
@@ -203,9 +225,12 @@ impl LiveCapture {
             purge: HashSet::new(),
             plain_addrs: std::collections::HashMap::new(),
         };
-        // Most programs use the system libssl: attaching it up front means a new target (a
-        // child, an exec'd name) is captured from its first call, before any rescan.
-        for lib in procinfo::system_libssl() {
+        // Most programs use the system libssl (or libgnutls): attaching them up front means a new
+        // target (a child, an exec'd name) is captured from its first call, before any rescan.
+        for lib in procinfo::system_libssl()
+            .into_iter()
+            .chain(procinfo::system_libgnutls())
+        {
             live.attach_object(&lib, &lib)?;
         }
         Ok(live)
@@ -578,6 +603,14 @@ impl LiveCapture {
     /// Attaches every probe whose function `open_path` exports, once per (dev, inode).
     /// `shown` is the path used in messages.
     fn attach_object(&mut self, open_path: &Path, shown: &Path) -> Result<(), LiveError> {
+        // GnuTLS's OpenSSL compatibility layer wraps gnutls_record_*: probing both would report
+        // every call twice.
+        if shown
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("libgnutls-openssl"))
+        {
+            return Ok(());
+        }
         let meta = std::fs::metadata(open_path).map_err(|e| LiveError::Attach {
             what: shown.display().to_string(),
             detail: e.to_string(),

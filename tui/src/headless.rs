@@ -82,7 +82,8 @@ fn print(w: &mut impl Write, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
             }
             Output::Opaque(c) => eprintln!("{}", crate::json::opaque_line(&c)),
             Output::Process { pid, comm, .. } => {
-                if !notes.started || notes.names.contains(&comm) {
+                let known = notes.announced.get(&pid) == Some(&comm);
+                if !known && (!notes.started || notes.names.contains(&comm)) {
                     eprintln!("apitop: capturing pid {pid} ({comm})");
                     notes.announced.insert(pid, comm);
                 }

@@ -104,11 +104,7 @@ impl TlsStatus {
     }
 
     pub fn gnutls(file_name: &str) -> Self {
-        Self::new(
-            TlsKind::GnuTls,
-            false,
-            format!("gnutls ({file_name}) — not yet supported"),
-        )
+        Self::new(TlsKind::GnuTls, true, format!("gnutls ({file_name})"))
     }
 
     pub fn nss(file_name: &str) -> Self {
@@ -732,6 +728,17 @@ pub fn static_tls_marker(path: &Path) -> io::Result<Option<&'static str>> {
 /// and the usual library directories; canonical paths, deduplicated by inode, sorted. Only files
 /// exporting `SSL_write` are returned (so NSS's `libssl3.so` and linker scripts are not).
 pub fn system_libssl() -> Vec<PathBuf> {
+    system_library("libssl.so", OPENSSL_PROBE_SYMBOL)
+}
+
+/// The system's GnuTLS `libgnutls.so*` files exporting `gnutls_record_send` (wget, some curl
+/// builds, GNOME programs), found the same way as [`system_libssl`].
+pub fn system_libgnutls() -> Vec<PathBuf> {
+    system_library("libgnutls.so", "gnutls_record_send")
+}
+
+/// Shared objects named `prefix*` that export `symbol`, for this machine's architecture.
+fn system_library(prefix: &str, symbol: &str) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = Vec::new();
     for ldconfig in ["ldconfig", "/sbin/ldconfig", "/usr/sbin/ldconfig"] {
         let Ok(out) = std::process::Command::new(ldconfig)
@@ -749,7 +756,7 @@ pub fn system_libssl() -> Vec<PathBuf> {
             let Some((lhs, path)) = line.split_once(" => ") else {
                 continue;
             };
-            if lhs.trim_start().starts_with("libssl.so") {
+            if lhs.trim_start().starts_with(prefix) {
                 found.push(PathBuf::from(path.trim()));
             }
         }
@@ -772,14 +779,15 @@ pub fn system_libssl() -> Vec<PathBuf> {
             continue;
         };
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with("libssl.so") {
+            if e.file_name().to_string_lossy().starts_with(prefix) {
                 found.push(e.path());
             }
         }
     }
     let own = own_machine();
+    let symbols = [symbol];
     let req = elf::Request {
-        dyn_symbols: &[OPENSSL_PROBE_SYMBOL],
+        dyn_symbols: &symbols,
         ..elf::Request::default()
     };
     let mut inodes = HashSet::new();
