@@ -4,6 +4,7 @@ mod ui_support;
 
 use apitop::ui::curl::{curl, grpcurl};
 use apitop::ui::endpoints::EndpointTree;
+use apitop::ui::Effect;
 use capture::exchange::{Exchange, Protocol};
 use crossterm::event::KeyCode;
 use ui_support::*;
@@ -191,4 +192,36 @@ fn grpcurl_only_when_the_request_decodes() {
     // Not gRPC: no grpcurl.
     let plain = ex(2, "GET", "api.example.com", "/users", Some(200), 1);
     assert_eq!(grpcurl(&plain), None);
+}
+
+#[test]
+fn the_copy_popup_offers_the_grpcurl_line_with_g() {
+    let mut a = app();
+    feed(&mut a, [grpc_call(1, "/demo.Greeter/SayHello", true)]);
+    let fx = key(&mut a, 'c');
+    let curl_cmd = match fx.as_slice() {
+        [Effect::Clipboard(c)] => c.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(curl_cmd.contains("| curl --http2 "), "{curl_cmd}");
+    let screen = format!("{:?}", render(&mut a, 120, 40));
+    assert!(screen.contains("g copies the grpcurl line instead"));
+    let fx = key(&mut a, 'g');
+    let g = match fx.as_slice() {
+        [Effect::Clipboard(g)] => g.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(shlex::split(&g).unwrap()[0], "grpcurl");
+    assert_eq!(a.popup().unwrap().command, g);
+    // Only once: a second `g` copies nothing more.
+    assert!(key(&mut a, 'g').is_empty());
+    // Not offered for plain HTTP.
+    let mut b = app();
+    feed(
+        &mut b,
+        [ex(2, "GET", "api.example.com", "/users/1", Some(200), 5)],
+    );
+    key(&mut b, 'c');
+    assert!(key(&mut b, 'g').is_empty());
+    assert!(b.popup().unwrap().command.starts_with("curl "));
 }

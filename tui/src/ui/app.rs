@@ -112,6 +112,8 @@ pub struct Target {
 pub struct CopyPopup {
     pub command: String,
     pub warnings: Vec<String>,
+    /// For gRPC: the grpcurl line `g` copies instead.
+    pub grpcurl: Option<String>,
     /// None until the runtime reports how the copy went.
     pub route: Option<Route>,
 }
@@ -386,6 +388,20 @@ impl App {
         match (mode, action) {
             (_, Some(Action::Quit)) => self.quit = true,
             (Mode::Popup, Some(Action::Close)) => self.popup = None,
+            (Mode::Popup, Some(Action::CopyGrpcurl)) => {
+                if let Some(p) = &mut self.popup {
+                    if let Some(g) = p.grpcurl.take() {
+                        fx.push(Effect::Clipboard(g.clone()));
+                        p.command = g;
+                        p.warnings = vec![
+                            "fields are keyed by number: grpcurl needs the service's .proto \
+                             (-proto) or server reflection to send them"
+                                .into(),
+                        ];
+                        p.route = None;
+                    }
+                }
+            }
             (Mode::Popup, _) => {}
             (Mode::Help, Some(Action::Close)) => self.help = None,
             (Mode::Help, Some(Action::Down)) => {
@@ -718,6 +734,7 @@ impl App {
         self.popup = Some(CopyPopup {
             command: c.command,
             warnings: c.warnings,
+            grpcurl: c.grpcurl,
             route: None,
         });
     }

@@ -40,6 +40,8 @@ pub enum Action {
     Grow,
     Shrink,
     Copy,
+    /// Copy popup: copy the grpcurl line instead of the curl command.
+    CopyGrpcurl,
     Follow,
     Sort,
     Reverse,
@@ -246,6 +248,11 @@ const POPUP: &[Binding] = &[
         &[code(KeyCode::Esc), code(KeyCode::Enter), k('q'), k('c')],
         Action::Close,
         "close",
+    ),
+    b(
+        &[k('g')],
+        Action::CopyGrpcurl,
+        "copy the grpcurl line instead (gRPC)",
     ),
     b(&[ctrl('c')], Action::Quit, "quit"),
 ];

@@ -37,6 +37,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Style::default().fg(p.warning),
         ));
     }
+    if pp.grpcurl.is_some() {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            "g copies the grpcurl line instead",
+            Style::default().fg(p.dim),
+        ));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(p.popup_border))
