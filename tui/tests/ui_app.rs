@@ -466,3 +466,52 @@ fn help_lists_every_key_of_the_screen() {
     key(&mut a, '?');
     assert!(a.help().is_none());
 }
+
+#[test]
+fn the_endpoint_tree_follows_the_filter() {
+    let mut a = app();
+    feed(&mut a, sample());
+    let host = |a: &apitop::ui::App, name: &str| {
+        a.tree()
+            .visible(&std::collections::HashSet::new())
+            .into_iter()
+            .find(|&n| a.tree().template(n) == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    };
+    let api = host(&a, "api.example.com");
+    let cdn = host(&a, "cdn.example.net");
+    let api_all = a.node_stats(api).count;
+    assert!(!a.tree_is_filtered());
+    key(&mut a, '/');
+    typ(&mut a, "~c 5xx");
+    code(&mut a, KeyCode::Enter);
+    assert!(a.tree_is_filtered());
+    let api_errors = a.visible_ids().iter().filter(|&&id| id == 5).count() as u64;
+    assert_eq!(
+        a.node_stats(api).count,
+        api_errors,
+        "only the 5xx under api.example.com"
+    );
+    assert_eq!(a.node_stats(api).status[4], api_errors);
+    assert_eq!(a.node_stats(cdn).count, 0);
+    // New arrivals count in the filtered tree only when they match.
+    feed(
+        &mut a,
+        [
+            ex(100, "GET", "cdn.example.net", "/static/x.js", Some(503), 5),
+            ex(101, "GET", "cdn.example.net", "/static/y.js", Some(200), 5),
+        ],
+    );
+    assert_eq!(a.node_stats(cdn).count, 1);
+    assert_eq!(
+        a.tree().node(cdn).stats.count,
+        3,
+        "the full tree still counts everything"
+    );
+    // Clearing the filter shows everything again.
+    key(&mut a, '/');
+    ctrl(&mut a, 'u');
+    code(&mut a, KeyCode::Enter);
+    assert!(!a.tree_is_filtered());
+    assert_eq!(a.node_stats(api).count, api_all);
+}

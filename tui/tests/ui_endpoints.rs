@@ -66,9 +66,9 @@ fn tree_groups_by_template_and_counts_subtrees() {
     assert_eq!(users_id.status, [0, 2, 0, 1, 1, 0]);
     let host = t.node(users_id.parent).parent;
     assert_eq!(t.node(host).segment, "api.example.com");
-    assert_eq!(t.node(host).count, 6);
+    assert_eq!(t.node(host).stats.count, 6);
     assert_eq!(
-        t.node(host).status[5],
+        t.node(host).stats.status[5],
         1,
         "the /health call without a response"
     );

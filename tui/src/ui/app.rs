@@ -9,7 +9,7 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 
 use super::clipboard::Route;
-use super::endpoints::{EndpointTree, NodeId};
+use super::endpoints::{EndpointTree, NodeId, Stats};
 use super::filter::{Filter, FilterError};
 use super::highlight::Highlighter;
 use super::keymap::{self, Action, Mode};
@@ -139,6 +139,9 @@ pub struct App {
     cfg: Config,
     pub(crate) store: Store,
     pub(crate) tree: EndpointTree,
+    /// Per-node stats of the exchanges the filter matches (indexed by node id), while a filter
+    /// is in force: the tree then shows where the filtered traffic goes.
+    tree_filtered: Option<Vec<Stats>>,
     size: Rect,
     pub(crate) panes: Panes,
     focus: Pane,
@@ -192,6 +195,7 @@ impl App {
             highlighter,
             store: Store::new(cfg.max_exchanges),
             tree: EndpointTree::default(),
+            tree_filtered: None,
             size: Rect::new(0, 0, 80, 24),
             panes: Panes::default(),
             focus: Pane::List,
@@ -301,6 +305,14 @@ impl App {
             Output::Exchange(ex) => {
                 self.total_seen += 1;
                 let node = self.tree.insert(&ex);
+                if let (Some(f), Some(stats)) = (&self.filter, &mut self.tree_filtered) {
+                    if f.matches(&ex) {
+                        stats.resize_with(self.tree.len(), Stats::default);
+                        for n in self.tree.path_to_root(node) {
+                            stats[n as usize].add(&ex);
+                        }
+                    }
+                }
                 let matches = self.matches_parts(&ex, node);
                 let seq = self.store.push(ex, node, matches);
                 if matches {
@@ -458,10 +470,42 @@ impl App {
                 self.filter_error = None;
                 if changed {
                     self.rebuild_view();
+                    self.rebuild_tree_filtered();
                 }
             }
             Err(e) => self.filter_error = Some(e),
         }
+    }
+
+    fn rebuild_tree_filtered(&mut self) {
+        self.tree_filtered = self.filter.as_ref().map(|f| {
+            let mut stats = vec![Stats::default(); self.tree.len()];
+            for (_, e) in self.store.iter() {
+                if f.matches(&e.ex) {
+                    for n in self.tree.path_to_root(e.node) {
+                        stats[n as usize].add(&e.ex);
+                    }
+                }
+            }
+            stats
+        });
+    }
+
+    /// A node's stats as the tree shows them: of the filtered exchanges while a filter is in
+    /// force, else of everything.
+    pub fn node_stats(&self, id: NodeId) -> &Stats {
+        static EMPTY: std::sync::OnceLock<Stats> = std::sync::OnceLock::new();
+        match &self.tree_filtered {
+            Some(v) => v
+                .get(id as usize)
+                .unwrap_or_else(|| EMPTY.get_or_init(Stats::default)),
+            None => &self.tree.node(id).stats,
+        }
+    }
+
+    /// Whether the tree shows filtered stats.
+    pub fn tree_is_filtered(&self) -> bool {
+        self.tree_filtered.is_some()
     }
 
     fn rebuild_view(&mut self) {

@@ -129,14 +129,44 @@ pub struct Node {
     pub children: Vec<NodeId>,
     index: HashMap<String, NodeId>,
     literal_children: usize,
+    /// Everything that reached this node or below.
+    pub stats: Stats,
+    /// A concrete path that reached this node (the first one seen).
+    pub example: String,
+}
+
+/// What a node shows: count, methods, status mix, latency.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
     pub count: u64,
     /// Method → count, in first-seen order (few distinct values).
     pub methods: Vec<(String, u64)>,
     /// Responses by class: [1xx, 2xx, 3xx, 4xx, 5xx, no response].
     pub status: [u64; 6],
     pub latency: Latency,
-    /// A concrete path that reached this node (the first one seen).
-    pub example: String,
+}
+
+impl Stats {
+    pub fn add(&mut self, ex: &Exchange) {
+        self.count += 1;
+        match self
+            .methods
+            .iter_mut()
+            .find(|(m, _)| *m == ex.request.method)
+        {
+            Some((_, c)) => *c += 1,
+            None => self.methods.push((ex.request.method.clone(), 1)),
+        }
+        let class = ex
+            .response
+            .as_ref()
+            .map(|r| usize::from((r.status / 100).clamp(1, 5)) - 1)
+            .unwrap_or(5);
+        self.status[class] += 1;
+        if let Some(d) = ex.duration_ns() {
+            self.latency.record(d);
+        }
+    }
 }
 
 impl Node {
@@ -148,10 +178,7 @@ impl Node {
             children: Vec::new(),
             index: HashMap::new(),
             literal_children: 0,
-            count: 0,
-            methods: Vec::new(),
-            status: [0; 6],
-            latency: Latency::default(),
+            stats: Stats::default(),
             example: String::new(),
         }
     }
@@ -196,24 +223,18 @@ impl EndpointTree {
         let host = ex.host();
         let path = ex.path();
         let path_only = path.split(['?', '#']).next().unwrap_or("");
-        let status = ex
-            .response
-            .as_ref()
-            .map(|r| usize::from((r.status / 100).clamp(1, 5)) - 1)
-            .unwrap_or(5);
-        let dur = ex.duration_ns();
         let mut at = ROOT;
-        self.touch(at, ex, status, dur, path_only);
+        self.touch(at, ex, path_only);
         let host = if host.is_empty() { "?" } else { host.as_str() };
         at = self.child(at, host, false);
-        self.touch(at, ex, status, dur, path_only);
+        self.touch(at, ex, path_only);
         // gRPC routes are `/package.Service/Method`: names, never ids, even when they look
         // like tokens (`v2024.Billing`).
         let grpc = grpc::is_grpc(&ex.request.headers) && grpc::method(path_only).is_some();
         for seg in path_only.split('/').filter(|s| !s.is_empty()) {
             let folded = !grpc && is_id(seg);
             at = self.child(at, if folded { ID } else { seg }, !folded);
-            self.touch(at, ex, status, dur, path_only);
+            self.touch(at, ex, path_only);
         }
         at
     }
@@ -243,17 +264,9 @@ impl EndpointTree {
         id
     }
 
-    fn touch(&mut self, id: NodeId, ex: &Exchange, status: usize, dur: Option<u64>, path: &str) {
+    fn touch(&mut self, id: NodeId, ex: &Exchange, path: &str) {
         let n = &mut self.nodes[id as usize];
-        n.count += 1;
-        match n.methods.iter_mut().find(|(m, _)| *m == ex.request.method) {
-            Some((_, c)) => *c += 1,
-            None => n.methods.push((ex.request.method.clone(), 1)),
-        }
-        n.status[status] += 1;
-        if let Some(d) = dur {
-            n.latency.record(d);
-        }
+        n.stats.add(ex);
         if n.example.is_empty() {
             n.example = if path.is_empty() {
                 "/".into()
@@ -261,6 +274,18 @@ impl EndpointTree {
                 path.into()
             };
         }
+    }
+
+    /// `node` and its ancestors below the root: the nodes an exchange landing on `node` counts in.
+    pub fn path_to_root(&self, mut node: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        std::iter::from_fn(move || {
+            if node == ROOT || node as usize >= self.nodes.len() {
+                return None;
+            }
+            let here = node;
+            node = self.nodes[node as usize].parent;
+            Some(here)
+        })
     }
 
     /// Whether `node` is `ancestor` or below it. O(depth).

@@ -6,7 +6,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::ui::app::App;
-use crate::ui::endpoints::Node;
+use crate::ui::endpoints::Stats;
 use crate::ui::format::{self, fit, fit_right};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
@@ -16,6 +16,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
         " Endpoints ",
         Style::default().fg(p.title).add_modifier(Modifier::BOLD),
     )];
+    if app.tree_is_filtered() {
+        title.push(Span::styled("filtered ", Style::default().fg(p.accent)));
+    }
     if let Some(d) = app.drill() {
         title.push(Span::styled(
             format!("⊂ {} ", tree.template(d)),
@@ -76,6 +79,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     let offset = crate::ui::layout::scroll(app.tree_offset, sel_row, rows, app.tree_rows.len());
     for &id in app.tree_rows.iter().skip(offset).take(rows) {
         let n = tree.node(id);
+        let st = app.node_stats(id);
         let selected = app.tree_selected() == Some(id);
         let marker = if n.children.is_empty() {
             "  "
@@ -94,6 +98,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
             Style::default().fg(p.selected_fg).bg(p.selected_bg)
         } else if app.drill() == Some(id) {
             Style::default().fg(p.accent).add_modifier(Modifier::BOLD)
+        } else if st.count == 0 {
+            // Nothing here matches the filter.
+            Style::default().fg(p.dim)
         } else if n.is_host() {
             Style::default().add_modifier(Modifier::BOLD)
         } else {
@@ -101,18 +108,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
         };
         let mut spans = vec![
             Span::styled(fit(&format!("{indent}{marker}{label}"), name_w), base),
-            Span::styled(fit_right(&format::count(n.count), 6) + " ", base),
+            Span::styled(fit_right(&format::count(st.count), 6) + " ", base),
         ];
         let pick = |s: Style| if selected { base } else { s };
         if show_methods {
             spans.push(Span::styled(
-                fit(&methods(n), 9) + " ",
+                fit(&methods(st), 9) + " ",
                 pick(Style::default().fg(p.method)),
             ));
         }
         if show_status {
             for (i, class) in [1usize, 2, 3, 4].iter().enumerate() {
-                let v = n.status[*class];
+                let v = st.status[*class];
                 let text = if v == 0 {
                     "·".to_string()
                 } else {
@@ -131,11 +138,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
         }
         if show_lat {
             spans.push(Span::styled(
-                fit_right(&format::duration(n.latency.quantile(0.5)), 6) + " ",
+                fit_right(&format::duration(st.latency.quantile(0.5)), 6) + " ",
                 base,
             ));
             spans.push(Span::styled(
-                fit_right(&format::duration(n.latency.quantile(0.95)), 6) + " ",
+                fit_right(&format::duration(st.latency.quantile(0.95)), 6) + " ",
                 base,
             ));
         }
@@ -153,8 +160,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn methods(n: &Node) -> String {
-    n.methods
+fn methods(st: &Stats) -> String {
+    st.methods
         .iter()
         .map(|(m, _)| m.as_str())
         .collect::<Vec<_>>()
