@@ -58,9 +58,17 @@ fn tree_groups_by_template_and_counts_subtrees() {
         "query dropped"
     );
     let users_id = t.node(leaves[0]);
-    assert_eq!(users_id.stats.count, 4, "42, 43, uuid (via its orders child), 44");
+    assert_eq!(
+        users_id.stats.count, 4,
+        "42, 43, uuid (via its orders child), 44"
+    );
     assert_eq!(users_id.example, "/users/42");
-    let methods: Vec<&str> = users_id.stats.methods.iter().map(|(m, _)| m.as_str()).collect();
+    let methods: Vec<&str> = users_id
+        .stats
+        .methods
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .collect();
     assert_eq!(methods, ["GET", "DELETE"]);
     // status classes [1xx, 2xx, 3xx, 4xx, 5xx, none]
     assert_eq!(users_id.stats.status, [0, 2, 0, 1, 1, 0]);
