@@ -469,26 +469,11 @@ impl App {
                 self.filter = f;
                 self.filter_error = None;
                 if changed {
-                    self.rebuild_view();
-                    self.rebuild_tree_filtered();
+                    self.rebuild_view_and_tree();
                 }
             }
             Err(e) => self.filter_error = Some(e),
         }
-    }
-
-    fn rebuild_tree_filtered(&mut self) {
-        self.tree_filtered = self.filter.as_ref().map(|f| {
-            let mut stats = vec![Stats::default(); self.tree.len()];
-            for (_, e) in self.store.iter() {
-                if f.matches(&e.ex) {
-                    for n in self.tree.path_to_root(e.node) {
-                        stats[n as usize].add(&e.ex);
-                    }
-                }
-            }
-            stats
-        });
     }
 
     /// A node's stats as the tree shows them: of the filtered exchanges while a filter is in
@@ -509,22 +494,42 @@ impl App {
     }
 
     fn rebuild_view(&mut self) {
+        self.rebuild(false);
+    }
+
+    /// The filter changed: the list and the tree's filtered stats, in one pass over the store.
+    fn rebuild_view_and_tree(&mut self) {
+        self.rebuild(true);
+    }
+
+    fn rebuild(&mut self, tree_stats: bool) {
         let filter = self.filter.as_ref();
         let drill = self.drill;
         let tree = &self.tree;
-        let pred = |e: &Entry| {
-            filter.is_none_or(|f| f.matches(&e.ex))
-                && drill.is_none_or(|d| tree.is_within(e.node, d))
-        };
-        self.store.rebuild(self.store.sort(), pred);
+        let mut stats =
+            (tree_stats && filter.is_some()).then(|| vec![Stats::default(); tree.len()]);
+        let in_view =
+            |e: &Entry, filtered: bool| filtered && drill.is_none_or(|d| tree.is_within(e.node, d));
+        self.store.rebuild(self.store.sort(), |e| {
+            let m = filter.is_none_or(|f| f.matches(&e.ex));
+            if let (true, Some(s)) = (m, stats.as_mut()) {
+                for n in tree.path_to_root(e.node) {
+                    s[n as usize].add(&e.ex);
+                }
+            }
+            in_view(e, m)
+        });
         // The newest match: scan back from the newest exchange (usually a few steps).
         let newest = self
             .store
             .iter()
             .rev()
-            .find(|(_, e)| pred(e))
+            .find(|(_, e)| in_view(e, filter.is_none_or(|f| f.matches(&e.ex))))
             .map(|(s, _)| s);
         self.newest_match = newest;
+        if tree_stats {
+            self.tree_filtered = stats;
+        }
     }
 
     fn picker_key(&mut self, action: Option<Action>, k: KeyEvent, fx: &mut Vec<Effect>) {
