@@ -170,9 +170,12 @@ impl Pipeline {
             }
             Event::Fd { .. } => {}
             Event::Addrs {
-                key, local, peer, ..
+                ts,
+                key,
+                local,
+                peer,
             } => {
-                let c = self.conn(key, 0, true, out);
+                let c = self.conn(key, ts, out);
                 c.local = Some(local);
                 c.peer = Some(peer);
             }
@@ -224,10 +227,8 @@ impl Pipeline {
         let mut lost = 0u64;
         let mut dropped = false;
         {
-            let c = self.conn(key, ts, tls, out);
+            let c = self.conn(key, ts, out);
             c.last = ts;
-            // The data says whether it came from a TLS library; an `Addrs` event may have
-            // created the connection before any data arrived.
             c.tls = tls;
             let i = dir_index(dir);
             // Chunks of one call arrive in order; a jump in offset is a chunk the kernel could
@@ -344,7 +345,7 @@ impl Pipeline {
 
     /// The connection for `key`, created (and the least recently active one evicted past the
     /// cap) if new.
-    fn conn(&mut self, key: ConnKey, ts: UnixNanos, tls: bool, out: &mut Vec<Output>) -> &mut Conn {
+    fn conn(&mut self, key: ConnKey, ts: UnixNanos, out: &mut Vec<Output>) -> &mut Conn {
         self.tick += 1;
         if !self.conns.contains_key(&key) {
             if self.conns.len() >= self.limits.max_connections {
@@ -362,7 +363,8 @@ impl Pipeline {
                 key,
                 Conn {
                     id,
-                    tls,
+                    // Set by each data event: the library (or socket) it came from says.
+                    tls: false,
                     local: None,
                     peer: None,
                     start: ts,
@@ -381,9 +383,6 @@ impl Pipeline {
         let tick = self.tick;
         let c = self.conns.get_mut(&key).expect("inserted above");
         c.last_tick = tick;
-        if c.start == 0 {
-            c.start = ts;
-        }
         c
     }
 
