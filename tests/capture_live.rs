@@ -8,17 +8,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::*;
 
-fn body(v: &Value, side: &str) -> String {
-    v[side]["body"].as_str().unwrap_or_default().to_string()
-}
-
-fn header<'a>(v: &'a Value, side: &str, name: &str) -> Option<&'a str> {
-    v[side]["headers"]
-        .as_array()?
-        .iter()
-        .find_map(|h| (h[0].as_str()?.eq_ignore_ascii_case(name)).then(|| h[1].as_str())?)
-}
-
 #[test]
 fn curl_get_json() {
     if !ebpf_available("curl_get_json") {

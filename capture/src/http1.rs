@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use crate::body::BodyBuilder;
 use crate::event::{Direction, Limits};
 use crate::exchange::{header, Request, Response, Role, UnixNanos};
+use crate::input::{Input, Step};
 
 /// Longest request line [`sniff`] waits for before deciding a stream is not HTTP/1.
 const MAX_REQUEST_LINE: usize = 16 * 1024;
@@ -234,31 +235,6 @@ struct Pending {
     body_done: bool,
     response: Option<(Response, UnixNanos)>,
     error: Option<String>,
-}
-
-/// Bytes being processed: earlier buffered bytes (`..old_len`, from `old_ts`) then this call's.
-struct Input<'a> {
-    data: &'a [u8],
-    old_len: usize,
-    old_ts: UnixNanos,
-    ts: UnixNanos,
-}
-
-impl Input<'_> {
-    fn ts_at(&self, pos: usize) -> UnixNanos {
-        if pos < self.old_len {
-            self.old_ts
-        } else {
-            self.ts
-        }
-    }
-}
-
-enum Step {
-    /// Consumed this many bytes (0 when only the phase changed).
-    Advance(usize),
-    /// Cannot go on without more bytes.
-    NeedMore,
 }
 
 /// Streaming HTTP/1.x decoder for one connection.

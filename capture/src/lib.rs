@@ -6,6 +6,7 @@ pub mod exchange;
 pub mod grpc;
 pub mod http1;
 pub mod http2;
+mod input;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod output;

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::support::{cert, free_port, have, pattern, start_nginx, wait_for_port, work_dir, Guard};
 
 /// Size of the static file nginx serves at `/big.bin`.
@@ -165,18 +163,6 @@ pub fn grpc_client_cmd(target: &str) -> Vec<String> {
         target.to_string(),
         c.display().to_string(),
     ]
-}
-
-/// A header of an exchange's request or response (`side`), by name, case-insensitively.
-pub fn header<'a>(v: &'a Value, side: &str, name: &str) -> Option<&'a str> {
-    v[side]["headers"]
-        .as_array()?
-        .iter()
-        .find_map(|h| (h[0].as_str()?.eq_ignore_ascii_case(name)).then(|| h[1].as_str())?)
-}
-
-pub fn body(v: &Value, side: &str) -> String {
-    v[side]["body"].as_str().unwrap_or_default().to_string()
 }
 
 /// The path of a node script in the work directory.

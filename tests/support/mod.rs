@@ -430,3 +430,16 @@ pub fn summary_counts(stderr: &str) -> Option<(u64, u64, u64)> {
         .collect();
     (nums.len() == 3).then(|| (nums[0], nums[1], nums[2]))
 }
+
+/// The body of `side` ("request" or "response") of an exchange, as text.
+pub fn body(v: &Value, side: &str) -> String {
+    v[side]["body"].as_str().unwrap_or_default().to_string()
+}
+
+/// First value of header `name` (case-insensitive) on `side` of an exchange.
+pub fn header<'a>(v: &'a Value, side: &str, name: &str) -> Option<&'a str> {
+    v[side]["headers"]
+        .as_array()?
+        .iter()
+        .find_map(|h| (h[0].as_str()?.eq_ignore_ascii_case(name)).then(|| h[1].as_str())?)
+}

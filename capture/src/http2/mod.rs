@@ -20,6 +20,7 @@ use base64::Engine;
 
 use crate::event::{Direction, Limits};
 use crate::exchange::{header, Request, Response, Role, UnixNanos};
+use crate::input::{Input, Step};
 use frame::FrameHeader;
 pub use hpack::HpackError;
 use stream::Stream;
@@ -209,29 +210,6 @@ impl Side {
             frame_ts: 0,
         }
     }
-}
-
-/// Bytes being processed: earlier buffered bytes (`..old_len`, from `old_ts`) then this call's.
-struct Input<'a> {
-    data: &'a [u8],
-    old_len: usize,
-    old_ts: UnixNanos,
-    ts: UnixNanos,
-}
-
-impl Input<'_> {
-    fn ts_at(&self, pos: usize) -> UnixNanos {
-        if pos < self.old_len {
-            self.old_ts
-        } else {
-            self.ts
-        }
-    }
-}
-
-enum Step {
-    Advance(usize),
-    NeedMore,
 }
 
 /// Streaming HTTP/2 decoder for one connection.
