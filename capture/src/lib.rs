@@ -3,6 +3,7 @@
 pub mod body;
 pub mod event;
 pub mod exchange;
+pub mod golang;
 pub mod grpc;
 pub mod http1;
 pub mod http2;
@@ -14,3 +15,4 @@ pub mod pipeline;
 pub mod procinfo;
 pub mod protobuf;
 pub mod record;
+pub mod x86;

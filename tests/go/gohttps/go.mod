@@ -1,0 +1,3 @@
+module apitop.test/gohttps
+
+go 1.17
