@@ -97,7 +97,9 @@ pub const CTR_RING_FULL: u32 = 0;
 pub const CTR_TRUNCATED_BYTES: u32 = 1;
 pub const CTR_READ_FAULT: u32 = 2;
 pub const CTR_NO_SCRATCH: u32 = 3;
-pub const NUM_COUNTERS: u32 = 4;
+/// Go reads whose entry was not seen (or could not be stored): their bytes are lost.
+pub const CTR_GO_UNPAIRED: u32 = 4;
+pub const NUM_COUNTERS: u32 = 5;
 
 /// Most `iovec`s followed in one `readv`/`writev`/`sendmsg`/`recvmsg`.
 pub const MAX_IOVECS: u32 = 64;
@@ -143,6 +145,16 @@ pub struct ProcEvent {
 pub struct DataEvent {
     pub header: EventHeader,
     pub data: [u8; CHUNK_SIZE],
+}
+
+/// A goroutine of a process: Go calls are paired by goroutine (R14), not by thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GoKey {
+    pub tgid: u32,
+    pub _pad: u32,
+    /// The `g` pointer.
+    pub g: u64,
 }
 
 /// Arguments of an `SSL_*` call saved at entry and completed at return.

@@ -8,4 +8,6 @@
 fn main() {}
 
 #[cfg(target_arch = "bpf")]
+mod go;
+#[cfg(target_arch = "bpf")]
 mod probes;

@@ -37,19 +37,19 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
     loop {}
 }
 
-fn is_target(tgid: u32) -> bool {
+pub(crate) fn is_target(tgid: u32) -> bool {
     // SAFETY: the value is copied out immediately; map values are never referenced across calls.
     unsafe { TARGETS.get(&tgid).is_some() }
 }
 
-fn count(idx: u32, n: u64) {
+pub(crate) fn count(idx: u32, n: u64) {
     if let Some(p) = COUNTERS.get_ptr_mut(idx) {
         // SAFETY: per-CPU slot, no concurrent writer on this CPU while the program runs.
         unsafe { *p += n };
     }
 }
 
-fn header(kind: u8, conn: u64, fd: i32) -> EventHeader {
+pub(crate) fn header(kind: u8, conn: u64, fd: i32) -> EventHeader {
     let id = bpf_get_current_pid_tgid();
     EventHeader {
         // SAFETY: helper with no arguments.
@@ -63,7 +63,7 @@ fn header(kind: u8, conn: u64, fd: i32) -> EventHeader {
     }
 }
 
-fn emit_small(h: &EventHeader) {
+pub(crate) fn emit_small(h: &EventHeader) {
     if EVENTS.output::<EventHeader>(h, 0).is_err() {
         count(CTR_RING_FULL, 1);
     }
@@ -132,7 +132,7 @@ struct ChunkLoop {
 /// Copies `len` bytes at `args.buf` into the ring buffer, in chunks that carry their offset.
 /// `bpf_loop` keeps verification cost flat: an unrolled 256-chunk loop exceeds the verifier's
 /// instruction budget.
-fn emit_data(args: &CallArgs, len: u64) {
+pub(crate) fn emit_data(args: &CallArgs, len: u64) {
     let total = if len > u32::MAX as u64 {
         u32::MAX
     } else {

@@ -119,6 +119,7 @@ pub fn list(json: bool) -> Result<()> {
                 "tls": p.tls.kind,
                 "capturable": p.tls.capturable,
                 "reason": p.tls.reason,
+                "probes": p.tls.probes,
             });
             writeln!(w, "{v}")?;
         } else {

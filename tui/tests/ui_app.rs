@@ -288,7 +288,12 @@ pub fn procs() -> Vec<ProcessRow> {
             TlsStatus::openssl_shared("libssl.so.3"),
             &[],
         ),
-        proc_row(300, "gateway", TlsStatus::go(), &[8443]),
+        proc_row(
+            300,
+            "gateway",
+            TlsStatus::go_refused("go 1.16 (crypto/tls) — before Go 1.17's register ABI"),
+            &[8443],
+        ),
         proc_row(400, "node", TlsStatus::openssl_in_exe(), &[3000]),
         proc_row(500, "bash", TlsStatus::no_tls(), &[]),
     ]
@@ -344,7 +349,7 @@ fn picker_explains_uncapturable_and_does_not_attach_them() {
     let p = a.picker().expect("still open");
     let msg = p.message.as_deref().expect("message");
     assert!(
-        msg.contains("go (crypto/tls)") && msg.contains("won't be seen"),
+        msg.contains("go 1.16 (crypto/tls)") && msg.contains("won't be seen"),
         "{msg}"
     );
     // Mixed choice: the capturable one is attached, the other explained.

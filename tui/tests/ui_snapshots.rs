@@ -42,7 +42,13 @@ fn procs() -> Vec<ProcessRow> {
             &[],
         ),
         row(2210, "ada", "node", TlsStatus::openssl_in_exe(), &[3000]),
-        row(3001, "svc", "gateway", TlsStatus::go(), &[8443]),
+        row(
+            3001,
+            "svc",
+            "gateway",
+            TlsStatus::go_refused("go 1.16 (crypto/tls) — before Go 1.17's register ABI"),
+            &[8443],
+        ),
         row(3377, "ada", "bash", TlsStatus::no_tls(), &[]),
     ]
 }
@@ -77,7 +83,7 @@ fn picker() {
     let t = text(&render(&mut a, 110, 16));
     assert!(
         t.contains(
-            "gateway (3001): go (crypto/tls) — not yet supported — its TLS traffic won't be seen"
+            "gateway (3001): go 1.16 (crypto/tls) — before Go 1.17's register ABI — its TLS traffic won't be seen"
         ),
         "{t}"
     );

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::golang::plan::GoPlan;
+
 mod elf;
 mod maps;
 mod net;
@@ -75,6 +77,9 @@ pub struct TlsStatus {
     pub kind: TlsKind,
     pub capturable: bool,
     pub reason: String,
+    /// Where the probes go, when that was a choice (Go: the decoded probe sites).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes: Option<String>,
 }
 
 impl TlsStatus {
@@ -83,6 +88,7 @@ impl TlsStatus {
             kind,
             capturable,
             reason: reason.into(),
+            probes: None,
         }
     }
 
@@ -99,8 +105,25 @@ impl TlsStatus {
         Self::new(TlsKind::OpenSslInExe, true, "openssl (in executable)")
     }
 
-    pub fn go() -> Self {
-        Self::new(TlsKind::Go, false, "go (crypto/tls) — not yet supported")
+    /// A Go program whose `crypto/tls` apitop can probe: `go 1.19 (crypto/tls)`.
+    pub fn go(version: &str) -> Self {
+        Self::new(TlsKind::Go, true, format!("{version} (crypto/tls)"))
+    }
+
+    /// A Go program apitop will not probe, and why (the whole line, e.g. `go 1.16 (crypto/tls)
+    /// — older than Go 1.17: no register ABI to read`).
+    pub fn go_refused(reason: impl Into<String>) -> Self {
+        Self::new(TlsKind::Go, false, reason)
+    }
+
+    fn go_plan(plan: &Result<GoPlan, String>) -> Self {
+        match plan {
+            Ok(p) => Self {
+                probes: Some(p.describe()),
+                ..Self::go(&p.short_version())
+            },
+            Err(why) => Self::go_refused(why.clone()),
+        }
     }
 
     pub fn gnutls(file_name: &str) -> Self {
@@ -199,6 +222,8 @@ struct ObjFacts {
     /// Dynamic function symbols looked up so far → defined or not.
     exports: HashMap<String, bool>,
     go: Option<bool>,
+    /// Where to probe a Go executable, or why not (computed once per file: it decodes code).
+    go_plan: Option<Result<GoPlan, String>>,
     static_marker: Option<Option<&'static str>>,
 }
 
@@ -316,6 +341,37 @@ impl Inspector {
         self.exports((meta.dev(), meta.ino()), &[path.to_path_buf()], &[sym])[0]
     }
 
+    /// The Go executable of `pid` and where to probe it (or why not); None when `pid` does not
+    /// run a Go program. The path is `/proc/PID/exe`, which opens the very file the process runs.
+    pub fn go_exe(&mut self, pid: u32) -> Option<(PathBuf, Result<GoPlan, String>)> {
+        self.go_file(&PathBuf::from(format!("/proc/{pid}/exe")))
+    }
+
+    /// As [`Self::go_exe`], for an executable file.
+    pub fn go_file(&mut self, path: &Path) -> Option<(PathBuf, Result<GoPlan, String>)> {
+        let md = fs::metadata(path).ok()?;
+        let key = (md.dev(), md.ino());
+        let paths = [path.to_path_buf()];
+        let want = Want {
+            go: true,
+            ..Want::default()
+        };
+        if self.facts(key, &paths, want).and_then(|f| f.go) != Some(true) {
+            return None;
+        }
+        let plan = self.go_plan_cached(key, path)?.clone();
+        Some((path.to_path_buf(), plan))
+    }
+
+    /// The cached Go plan of the object `key` (known to be Go), computed from `path` once.
+    fn go_plan_cached(&mut self, key: ObjKey, path: &Path) -> Option<&Result<GoPlan, String>> {
+        let facts = self.objects.get_mut(&key)?;
+        if facts.go_plan.is_none() {
+            facts.go_plan = Some(crate::golang::plan::plan(path));
+        }
+        facts.go_plan.as_ref()
+    }
+
     /// The process, and whether to leave it out of [`Inspector::list`] (kernel thread, zombie).
     fn gather(&mut self, pid: u32) -> Result<(ProcessInfo, bool), ProcError> {
         let stat = read_stat(pid)?;
@@ -407,7 +463,10 @@ impl Inspector {
                 },
             );
             if go.and_then(|f| f.go) == Some(true) {
-                return TlsStatus::go();
+                return match self.go_plan_cached(key, &exe_paths[0]) {
+                    Some(plan) => TlsStatus::go_plan(plan),
+                    None => TlsStatus::go_refused("go (crypto/tls) — executable unreadable"),
+                };
             }
         }
         if named(&|n| n == "libjvm.so").is_some() {

@@ -14,14 +14,17 @@ use aya::programs::uprobe::UProbeScope;
 use aya::programs::{TracePoint, UProbe};
 use aya::Ebpf;
 use capture_ebpf::{
-    socket_key, EventHeader, SocketInfo, COMM_LEN, CTR_NO_SCRATCH, CTR_READ_FAULT, CTR_RING_FULL,
-    CTR_TRUNCATED_BYTES, DIR_READ, FLAG_PLAIN, HEADER_SIZE, KIND_ADDR, KIND_CLOSE, KIND_DATA,
-    KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET, NUM_COUNTERS, SOCKADDR_LEN, SOCK_NEW,
+    socket_key, EventHeader, SocketInfo, COMM_LEN, CTR_GO_UNPAIRED, CTR_NO_SCRATCH, CTR_READ_FAULT,
+    CTR_RING_FULL, CTR_TRUNCATED_BYTES, DIR_READ, FLAG_PLAIN, HEADER_SIZE, KIND_ADDR, KIND_CLOSE,
+    KIND_DATA, KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET, NUM_COUNTERS, SOCKADDR_LEN,
+    SOCK_NEW,
 };
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
 use crate::exchange::UnixNanos;
 use crate::procinfo::{self, Inspector};
+
+mod go;
 
 /// Uprobe programs and the exported functions they attach to.
 const ENTRY_PROBES: &[(&str, &str)] = &[
@@ -161,6 +164,11 @@ pub struct LiveCapture {
     purge: HashSet<u32>,
     /// Addresses of plain connections looked up before their first data event.
     plain_addrs: std::collections::HashMap<ConnKey, (String, String)>,
+    /// Addresses of the targets' sockets from `connect()`/`accept()`, by (pid, fd): a TLS
+    /// connection that names its fd (Go, nested syscalls) finds its peer here even when the
+    /// socket is gone from /proc by the time its data is read. Replaced when an fd is reused,
+    /// dropped when the process exits.
+    fd_addrs: std::collections::HashMap<(u32, i32), (String, String)>,
 }
 
 impl LiveCapture {
@@ -188,6 +196,9 @@ impl LiveCapture {
             }
         }
         load_uprobe(&mut ebpf, "ssl_call_ret")?;
+        for prog in go::PROGRAMS {
+            load_uprobe(&mut ebpf, prog)?;
+        }
         for (prog, tp) in [
             ("sched_fork", "sched_process_fork"),
             ("sched_exec", "sched_process_exec"),
@@ -224,6 +235,7 @@ impl LiveCapture {
             next_gen: 1,
             purge: HashSet::new(),
             plain_addrs: std::collections::HashMap::new(),
+            fd_addrs: std::collections::HashMap::new(),
         };
         // Most programs use the system libssl (or libgnutls): attaching them up front means a new
         // target (a child, an exec'd name) is captured from its first call, before any rescan.
@@ -247,7 +259,8 @@ impl LiveCapture {
             .inspector
             .objects_exporting(pid, TLS_SYMBOLS)
             .map_err(|_| LiveError::NoSuchProcess(pid))?;
-        if objects.is_empty() && !self.plain {
+        let go = self.attach_go(pid)?;
+        if objects.is_empty() && !go && !self.plain {
             return Err(LiveError::NotCapturable {
                 pid,
                 comm: info.comm,
@@ -272,6 +285,9 @@ impl LiveCapture {
         if self.inspector.elf_exports(exe, "SSL_write") {
             self.attach_object(exe, exe)?;
         }
+        if let Some((path, Ok(plan))) = self.inspector.go_file(exe) {
+            self.attach_go_plan(&plan, &path, exe)?;
+        }
         self.set_target(pid, true)?;
         self.seed_sockets(pid);
         Ok(Event::Process {
@@ -279,6 +295,37 @@ impl LiveCapture {
             pid,
             comm: comm.to_string(),
         })
+    }
+
+    /// Attaches the Go `crypto/tls` probes to `pid`'s executable if it is a Go program apitop can
+    /// probe. Ok(false): not Go, or a Go program it refuses (the process list says why).
+    fn attach_go(&mut self, pid: u32) -> Result<bool, LiveError> {
+        let Some((path, plan)) = self.inspector.go_exe(pid) else {
+            return Ok(false);
+        };
+        let Ok(plan) = plan else {
+            return Ok(false);
+        };
+        let shown = std::fs::read_link(&path).unwrap_or_else(|_| path.clone());
+        self.attach_go_plan(&plan, &path, &shown)?;
+        Ok(true)
+    }
+
+    fn attach_go_plan(
+        &mut self,
+        plan: &crate::golang::plan::GoPlan,
+        path: &Path,
+        shown: &Path,
+    ) -> Result<(), LiveError> {
+        let meta = std::fs::metadata(path).map_err(|e| LiveError::Attach {
+            what: shown.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        use std::os::unix::fs::MetadataExt;
+        if !self.attached.insert((meta.dev(), meta.ino())) {
+            return Ok(());
+        }
+        go::attach(&mut self.ebpf, plan, path, shown)
     }
 
     /// Stops capturing `pid` (uprobes stay: they are shared and filtered in the kernel).
@@ -480,7 +527,9 @@ impl LiveCapture {
                     })
                     .unwrap_or_else(|| "?".into());
                 self.addrs_known.insert(key);
-                self.plain_addrs.insert(key, (local, peer.to_string()));
+                let addrs = (local, peer.to_string());
+                self.fd_addrs.insert((key.pid, h.fd), addrs.clone());
+                self.plain_addrs.insert(key, addrs);
             }
             // A plain connection's first data follows: its addresses are looked up now, while
             // the socket exists, and reported after that data.
@@ -527,6 +576,7 @@ impl LiveCapture {
                 self.targets.remove(&h.tgid);
                 self.purge.insert(h.tgid);
                 self.addrs_known.retain(|k| k.pid != h.tgid);
+                self.fd_addrs.retain(|k, _| k.0 != h.tgid);
                 out.push(Event::Exit { ts, pid: h.tgid });
             }
             _ => {}
@@ -537,7 +587,8 @@ impl LiveCapture {
         if !self.addrs_known.insert(key) {
             return;
         }
-        if let Some((local, peer)) = procinfo::socket_addrs(key.pid, fd) {
+        let known = self.fd_addrs.get(&(key.pid, fd)).cloned();
+        if let Some((local, peer)) = known.or_else(|| procinfo::socket_addrs(key.pid, fd)) {
             out.push(Event::Addrs {
                 ts,
                 key,
@@ -551,6 +602,8 @@ impl LiveCapture {
     fn rescan(&mut self) {
         let pids: Vec<u32> = self.targets.iter().copied().collect();
         for pid in pids {
+            // An exec'd target may now run a Go program; a failure is retried next time.
+            let _ = self.attach_go(pid);
             let Ok(objects) = self.inspector.objects_exporting(pid, TLS_SYMBOLS) else {
                 continue;
             };
@@ -574,7 +627,7 @@ impl LiveCapture {
         let delta = LossCounters {
             ring_full: d(CTR_RING_FULL) + d(CTR_NO_SCRATCH),
             truncated_bytes: d(CTR_TRUNCATED_BYTES),
-            read_faults: d(CTR_READ_FAULT),
+            read_faults: d(CTR_READ_FAULT) + d(CTR_GO_UNPAIRED),
         };
         self.counters = now_vals;
         (!delta.is_zero()).then(|| Event::Lost {
@@ -676,7 +729,7 @@ fn attach_tracepoint(
     Ok(())
 }
 
-fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, LiveError>
+pub(crate) fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, LiveError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program>,
 {

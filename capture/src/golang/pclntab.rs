@@ -1,0 +1,806 @@
+//! Go's function table (`runtime.pclntab`, "pclntab"): its header, the sorted function table
+//! (`functab`) and the `_func` records with their names, for the Go 1.16–1.17, 1.18–1.19 and
+//! 1.20+ layouts; plus locating the table in an ELF file and the module data
+//! (`runtime.firstmoduledata`) that says where the code the table describes starts.
+//!
+//! Layout (little endian, 64-bit): the header is magic u32, two zero bytes, the instruction
+//! quantum u8 and the pointer size u8, then u64 words: nfunc, nfiles, textStart (Go 1.18+
+//! only; 0 from Go 1.26, which keeps it in the module data), and the offsets from the header
+//! of funcnametab, cutab, filetab, pctab and pclntab. The functab opens pclntab: nfunc + 1
+//! {entry, funcoff} pairs, u32 offsets from textStart (Go 1.18+) or absolute u64 addresses
+//! (Go 1.16–1.17), the last entry being the end of the last function; each `_func` record at
+//! pclntab + funcoff repeats the entry and gives its name's offset in funcnametab.
+//!
+//! Everything is validated before use: a false match (random bytes that happen to look like a
+//! header) would send probes to wrong addresses, which crashes the traced program.
+use std::collections::HashMap;
+use std::io;
+
+use super::elfmap::{le32, le64, Area, ElfFile, MAX_READ};
+use super::GoError;
+
+/// Go 1.2–1.15 (not supported: different `_func` layout and no name table).
+pub const MAGIC_GO12: u32 = 0xffff_fffb;
+/// Go 1.16–1.17.
+pub const MAGIC_GO116: u32 = 0xffff_fffa;
+/// Go 1.18–1.19.
+pub const MAGIC_GO118: u32 = 0xffff_fff0;
+/// Go 1.20 and later.
+pub const MAGIC_GO120: u32 = 0xffff_fff1;
+
+/// Upper bound on the number of functions (the largest real binaries have ~10^6).
+const MAX_FUNCS: u64 = 1 << 24;
+
+/// The table layouts this module reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Magic `0xfffffffa`: absolute entry addresses, no `textStart`.
+    Go116,
+    /// Magic `0xfffffff0`: entries are 32-bit offsets from `textStart`.
+    Go118,
+    /// Magic `0xfffffff1`: as Go118 (the change was in the pc-value tables).
+    Go120,
+}
+
+impl Format {
+    pub fn from_magic(magic: u32) -> Option<Format> {
+        match magic {
+            MAGIC_GO116 => Some(Format::Go116),
+            MAGIC_GO118 => Some(Format::Go118),
+            MAGIC_GO120 => Some(Format::Go120),
+            _ => None,
+        }
+    }
+
+    pub fn magic(self) -> u32 {
+        match self {
+            Format::Go116 => MAGIC_GO116,
+            Format::Go118 => MAGIC_GO118,
+            Format::Go120 => MAGIC_GO120,
+        }
+    }
+
+    /// The Go (major, minor) versions that write this layout, inclusive.
+    pub fn versions(self) -> ((u32, u32), (u32, u32)) {
+        match self {
+            Format::Go116 => ((1, 16), (1, 17)),
+            Format::Go118 => ((1, 18), (1, 19)),
+            Format::Go120 => ((1, 20), (1, u32::MAX)),
+        }
+    }
+
+    /// Whether functab entries are absolute addresses (else offsets from the code base).
+    pub fn absolute_entries(self) -> bool {
+        self == Format::Go116
+    }
+
+    fn header_len(self) -> u64 {
+        match self {
+            Format::Go116 => 64,
+            _ => 72,
+        }
+    }
+
+    /// Size of one functab entry: {entry, funcoff}.
+    fn functab_entry_len(self) -> u64 {
+        match self {
+            Format::Go116 => 16,
+            _ => 8,
+        }
+    }
+
+    /// Size of the `_func` prefix read: entry and name offset.
+    fn func_len(self) -> u64 {
+        match self {
+            Format::Go116 => 12,
+            _ => 8,
+        }
+    }
+}
+
+/// The pclntab header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub format: Format,
+    pub nfunc: u64,
+    pub nfiles: u64,
+    /// As stored in the file (0 for Go 1.16–1.17, which has no such field, and for Go 1.26+,
+    /// which keeps it in the module data only). In a PIE it may be a relocation target.
+    pub text_start: u64,
+    pub funcname_offset: u64,
+    pub cu_offset: u64,
+    pub filetab_offset: u64,
+    pub pctab_offset: u64,
+    pub pcln_offset: u64,
+}
+
+/// If `w` (8 bytes) looks like the start of a pclntab header of any Go version (magic
+/// `0xfffffff?`, two zero bytes, instruction quantum, 8-byte pointers): its magic.
+pub fn header_magic(w: &[u8], quantum: u8) -> Option<u32> {
+    if w.len() < 8 {
+        return None;
+    }
+    let magic = le32(w, 0);
+    (magic & 0xffff_fff0 == 0xffff_fff0 && w[4..8] == [0, 0, quantum, 8]).then_some(magic)
+}
+
+/// The error for a table whose magic is not one this module reads.
+pub fn unsupported_magic(magic: u32) -> GoError {
+    let era = if magic == MAGIC_GO12 {
+        " (Go 1.2–1.15)"
+    } else {
+        ""
+    };
+    GoError::Unsupported(format!(
+        "Go function table magic {magic:#010x}{era} unsupported"
+    ))
+}
+
+/// Parses and checks the header at the start of `bytes`; `table_len` is how many bytes the
+/// table may span (section size, or what is left of the segment).
+pub fn parse_header(bytes: &[u8], quantum: u8, table_len: u64) -> Result<Header, GoError> {
+    let bad = |why: &str| GoError::Malformed(format!("Go function table header: {why}"));
+    if bytes.len() < 8 {
+        return Err(bad("truncated"));
+    }
+    let magic = le32(bytes, 0);
+    let format = Format::from_magic(magic).ok_or_else(|| {
+        if magic & 0xffff_fff0 == 0xffff_fff0 {
+            unsupported_magic(magic)
+        } else {
+            bad(&format!("bad magic {magic:#010x}"))
+        }
+    })?;
+    if bytes[4..6] != [0, 0] {
+        return Err(bad("nonzero padding"));
+    }
+    if bytes[6] != quantum {
+        return Err(bad(&format!(
+            "instruction quantum {} (expected {quantum})",
+            bytes[6]
+        )));
+    }
+    if bytes[7] != 8 {
+        return Err(bad(&format!("pointer size {} (expected 8)", bytes[7])));
+    }
+    let hlen = format.header_len();
+    if (bytes.len() as u64) < hlen || table_len < hlen {
+        return Err(bad("truncated"));
+    }
+    let word = |i: usize| le64(bytes, 8 + 8 * i);
+    let (text_start, rest) = match format {
+        Format::Go116 => (0, 2),
+        _ => (word(2), 3),
+    };
+    let header = Header {
+        format,
+        nfunc: word(0),
+        nfiles: word(1),
+        text_start,
+        funcname_offset: word(rest),
+        cu_offset: word(rest + 1),
+        filetab_offset: word(rest + 2),
+        pctab_offset: word(rest + 3),
+        pcln_offset: word(rest + 4),
+    };
+    if header.nfunc == 0 || header.nfunc > MAX_FUNCS {
+        return Err(bad(&format!("{} functions", header.nfunc)));
+    }
+    if header.nfiles > MAX_FUNCS {
+        return Err(bad(&format!("{} files", header.nfiles)));
+    }
+    // The linker lays the sub-tables out in this order, after the header.
+    let order = [
+        hlen,
+        header.funcname_offset,
+        header.cu_offset,
+        header.filetab_offset,
+        header.pctab_offset,
+        header.pcln_offset,
+    ];
+    if order.windows(2).any(|w| w[0] > w[1]) || header.funcname_offset == header.cu_offset {
+        return Err(bad("sub-table offsets out of order"));
+    }
+    let functab_len = (header.nfunc + 1) * format.functab_entry_len();
+    if header
+        .pcln_offset
+        .checked_add(functab_len)
+        .is_none_or(|end| end > table_len)
+    {
+        return Err(bad("function table runs past the end of the table"));
+    }
+    Ok(header)
+}
+
+/// Where the table's bytes come from: offsets are relative to the header.
+pub trait TableSource {
+    /// How many bytes the table may span.
+    fn table_len(&self) -> u64;
+    /// Exactly `len` bytes at `off`; an error when outside [`table_len`](Self::table_len).
+    fn read(&self, off: u64, len: u64) -> io::Result<Vec<u8>>;
+}
+
+impl TableSource for [u8] {
+    fn table_len(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read(&self, off: u64, len: u64) -> io::Result<Vec<u8>> {
+        let range = usize::try_from(off)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(off, len)| Some(off..off.checked_add(len)?))
+            .and_then(|range| self.get(range));
+        range
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read outside the table"))
+    }
+}
+
+/// The functions carrying a requested name: raw functab (entry, end) values (offsets from the
+/// code base, or absolute addresses for [`Format::Go116`]). Usually one; Go's ABI wrappers
+/// share the name of the function they wrap (e.g. `runtime.memmove` in some programs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawFunction {
+    pub name: String,
+    /// At most [`MAX_SAME_NAME`], in table order.
+    pub places: Vec<(u64, u64)>,
+}
+
+/// How many functions of one name are reported; more and the name is left out.
+pub const MAX_SAME_NAME: usize = 8;
+
+/// A checked function table and the requested functions found in it.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub header: Header,
+    /// Raw entry of the first function and end of the last one.
+    pub first_entry: u64,
+    pub last_end: u64,
+    /// Name of the first function (checked to be readable).
+    pub first_name: String,
+    /// The requested names found, in request order (a name requested twice, once).
+    pub found: Vec<RawFunction>,
+}
+
+impl Table {
+    /// Reads the table from `src`, checking it throughout, and looks up `names`.
+    pub fn read<S: TableSource + ?Sized>(
+        src: &S,
+        quantum: u8,
+        names: &[&str],
+    ) -> Result<Table, GoError> {
+        let bad = |why: String| GoError::Malformed(format!("Go function table: {why}"));
+        let io_bad = |e: io::Error| bad(e.to_string());
+        let table_len = src.table_len();
+        let head = src.read(0, 72.min(table_len)).map_err(io_bad)?;
+        let header = parse_header(&head, quantum, table_len)?;
+        let format = header.format;
+        let n = header.nfunc as usize;
+
+        // functab: nfunc entries and a final one whose entry is the end of the last function.
+        let ent_len = format.functab_entry_len();
+        let functab_len = (header.nfunc + 1) * ent_len;
+        let functab = src.read(header.pcln_offset, functab_len).map_err(io_bad)?;
+        let mut entries = Vec::with_capacity(n + 1);
+        let mut funcoffs = Vec::with_capacity(n);
+        for (i, e) in functab.chunks_exact(ent_len as usize).enumerate() {
+            let (entry, funcoff) = match format {
+                Format::Go116 => (le64(e, 0), le64(e, 8)),
+                _ => (u64::from(le32(e, 0)), u64::from(le32(e, 4))),
+            };
+            entries.push(entry);
+            if i < n {
+                funcoffs.push(funcoff);
+            }
+        }
+        if entries.windows(2).any(|w| w[0] > w[1]) {
+            return Err(bad("function entries are not sorted".into()));
+        }
+        let (first_entry, last_end) = (entries[0], entries[n]);
+        if last_end <= first_entry {
+            return Err(bad("empty code range".into()));
+        }
+
+        // The `_func` records follow the functab; read the span holding them all at once.
+        let func_len = format.func_len();
+        let room = table_len - header.pcln_offset;
+        let (mut lo, mut hi) = (u64::MAX, 0u64);
+        for &off in &funcoffs {
+            if off < functab_len || off.checked_add(func_len).is_none_or(|end| end > room) {
+                return Err(bad(format!("function record offset {off:#x} out of range")));
+            }
+            lo = lo.min(off);
+            hi = hi.max(off + func_len);
+        }
+        if hi - lo > MAX_READ {
+            return Err(bad("function records span too large".into()));
+        }
+        let funcs = src.read(header.pcln_offset + lo, hi - lo).map_err(io_bad)?;
+
+        let names_len = header.cu_offset - header.funcname_offset;
+        if names_len > MAX_READ {
+            return Err(bad("name table too large".into()));
+        }
+        let funcnames = src
+            .read(header.funcname_offset, names_len)
+            .map_err(io_bad)?;
+
+        let mut wanted: HashMap<&[u8], usize> = HashMap::new();
+        for (i, name) in names.iter().enumerate() {
+            wanted.entry(name.as_bytes()).or_insert(i);
+        }
+        // Per requested name: the functab indexes carrying it.
+        let mut hits: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+        let mut first_name = String::new();
+        for (i, &off) in funcoffs.iter().enumerate() {
+            let rec = &funcs[(off - lo) as usize..(off - lo + func_len) as usize];
+            let (entry, name_off) = match format {
+                Format::Go116 => (le64(rec, 0), le32(rec, 8)),
+                _ => (u64::from(le32(rec, 0)), le32(rec, 4)),
+            };
+            // The record repeats the entry: a cheap, strong consistency check.
+            if entry != entries[i] {
+                return Err(bad(format!(
+                    "function {i}: record entry {entry:#x} differs from table entry {:#x}",
+                    entries[i]
+                )));
+            }
+            let name = name_at(&funcnames, name_off)
+                .ok_or_else(|| bad(format!("function {i}: name offset {name_off:#x} invalid")))?;
+            if i == 0 {
+                first_name = std::str::from_utf8(name)
+                    .ok()
+                    .filter(|s| !s.is_empty() && !s.chars().any(char::is_control))
+                    .ok_or_else(|| bad("first function name unreadable".into()))?
+                    .to_owned();
+            }
+            if let Some(&w) = wanted.get(name) {
+                // One more than the limit marks "too many".
+                if hits[w].len() <= MAX_SAME_NAME {
+                    hits[w].push(i);
+                }
+            }
+        }
+        let found = names
+            .iter()
+            .enumerate()
+            .filter_map(|(k, name)| {
+                let w = *wanted.get(name.as_bytes())?;
+                let found = &hits[w];
+                // Only the first request of a repeated name is answered.
+                (w == k && !found.is_empty() && found.len() <= MAX_SAME_NAME).then(|| RawFunction {
+                    name: (*name).to_owned(),
+                    places: found
+                        .iter()
+                        .map(|&i| (entries[i], entries[i + 1]))
+                        .collect(),
+                })
+            })
+            .collect();
+        Ok(Table {
+            header,
+            first_entry,
+            last_end,
+            first_name,
+            found,
+        })
+    }
+}
+
+/// The NUL-terminated name at `off` in the name table.
+fn name_at(funcnames: &[u8], off: u32) -> Option<&[u8]> {
+    // nameOff is an int32: a negative one is invalid.
+    let off = usize::try_from(i32::from_le_bytes(off.to_le_bytes())).ok()?;
+    let rest = funcnames.get(off..)?;
+    let len = rest.iter().position(|&b| b == 0)?;
+    Some(&rest[..len])
+}
+
+/// A table in the file: `len` bytes available at file offset `offset`.
+struct FileWindow<'a> {
+    elf: &'a ElfFile,
+    offset: u64,
+    len: u64,
+}
+
+impl TableSource for FileWindow<'_> {
+    fn table_len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&self, off: u64, len: u64) -> io::Result<Vec<u8>> {
+        if off.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "read outside the table",
+            ));
+        }
+        self.elf.read_at(self.offset + off, len)
+    }
+}
+
+/// The function table of an ELF file.
+#[derive(Clone, Debug)]
+pub(crate) struct Located {
+    pub table: Table,
+    /// Virtual address of the header.
+    pub vaddr: u64,
+    pub source: &'static str,
+}
+
+/// Finds and reads the function table of `elf`: the `.gopclntab` section (or Go's PIE name
+/// for it), else a scan of `.data.rel.ro` (external linkers merge it there), else a scan of
+/// the load segments (no usable section headers).
+pub(crate) fn locate(elf: &ElfFile, quantum: u8, names: &[&str]) -> Result<Located, GoError> {
+    for name in [".gopclntab", ".data.rel.ro.gopclntab"] {
+        if let Some(s) = elf.section(name) {
+            let src = FileWindow {
+                elf,
+                offset: s.offset,
+                len: s.size,
+            };
+            let table = Table::read(&src, quantum, names)?;
+            return Ok(Located {
+                table,
+                vaddr: s.addr,
+                source: name,
+            });
+        }
+    }
+    // Scan passes, most specific first.
+    let mut passes: Vec<(&'static str, Vec<Area>)> = Vec::new();
+    if let Some(s) = elf.section(".data.rel.ro") {
+        let area = Area {
+            offset: s.offset,
+            vaddr: s.addr,
+            len: s.size,
+        };
+        passes.push((".data.rel.ro scan", vec![area]));
+    }
+    // All segments: gold puts read-only data in the executable one.
+    let segs = elf.segments.iter().filter(|s| s.filesz > 0);
+    let source = if elf.sections.is_empty() {
+        "file scan (no section headers)"
+    } else {
+        "PT_LOAD scan"
+    };
+    passes.push((source, segs.map(|s| s.area()).collect()));
+    let mut unsupported = None;
+    for (source, areas) in passes {
+        let valid = scan_areas(elf, quantum, names, source, &areas, &mut unsupported)?;
+        if let Some(located) = pick_table(elf, valid)? {
+            return Ok(located);
+        }
+    }
+    Err(unsupported.unwrap_or(GoError::TableNotFound))
+}
+
+/// The valid tables whose headers lie in `areas`. Unsupported tables are remembered in
+/// `unsupported` for the error message.
+fn scan_areas(
+    elf: &ElfFile,
+    quantum: u8,
+    names: &[&str],
+    source: &'static str,
+    areas: &[Area],
+    unsupported: &mut Option<GoError>,
+) -> Result<Vec<Located>, GoError> {
+    let mut valid = Vec::new();
+    for &area in areas {
+        let hits = elf.scan(area, 8, 8, 64, |_, w| header_magic(w, quantum).is_some())?;
+        for hit in hits {
+            let rel = hit - area.offset;
+            // A section's address comes from the file unchecked.
+            let Some(vaddr) = area.vaddr.checked_add(rel) else {
+                continue;
+            };
+            let src = FileWindow {
+                elf,
+                offset: hit,
+                len: area.len - rel,
+            };
+            match Table::read(&src, quantum, names) {
+                Ok(table) => valid.push(Located {
+                    table,
+                    vaddr,
+                    source,
+                }),
+                Err(e @ GoError::Unsupported(_)) => {
+                    unsupported.get_or_insert(e);
+                }
+                // Bytes that merely looked like a header.
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(valid)
+}
+
+/// The one table among `valid`, if any; an error when several cannot be told apart.
+fn pick_table(elf: &ElfFile, mut valid: Vec<Located>) -> Result<Option<Located>, GoError> {
+    if valid.len() <= 1 {
+        return Ok(valid.pop());
+    }
+    // A program embedding another Go executable: keep the table this program's module data
+    // points at.
+    let count = valid.len();
+    let mut mine = Vec::new();
+    for located in valid {
+        if find_moduledata(elf, located.vaddr, &located.table)?.is_some() {
+            mine.push(located);
+        }
+    }
+    if mine.len() == 1 {
+        Ok(mine.pop())
+    } else {
+        Err(GoError::Unsupported(format!(
+            "{count} candidate Go function tables found: cannot tell which is the program's"
+        )))
+    }
+}
+
+/// The module data (`runtime.moduledata`) describing a table: where the code starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ModuleData {
+    pub vaddr: u64,
+    /// `text`: the code base of the functab offsets.
+    pub text: u64,
+    pub source: &'static str,
+}
+
+/// Bytes of `runtime.moduledata` checked: pcHeader, six slices, findfunctab, minpc, maxpc,
+/// text, etext. This prefix has the same layout from Go 1.16 through 1.26.
+const MODULEDATA_PREFIX: u64 = 192;
+
+/// Finds the module data pointing at the table whose header is at `header_vaddr`: the
+/// `.go.module` section (Go 1.26+), else any 8-byte-aligned word in a writable segment (or,
+/// in a PIE, any relocation) holding `header_vaddr` whose surrounding struct checks out.
+/// `Ok(None)` when there is none; an error when several disagree.
+pub(crate) fn find_moduledata(
+    elf: &ElfFile,
+    header_vaddr: u64,
+    table: &Table,
+) -> Result<Option<ModuleData>, GoError> {
+    if let Some(s) = elf.section(".go.module") {
+        if let Some(text) = check_moduledata(elf, s.addr, header_vaddr, table)? {
+            return Ok(Some(ModuleData {
+                vaddr: s.addr,
+                text,
+                source: "moduledata (.go.module)",
+            }));
+        }
+    }
+    let mut candidates = Vec::new();
+    for seg in elf.segments.iter().filter(|s| s.write && s.filesz > 0) {
+        let hits = elf.scan(seg.area(), 8, 8, 64, |_, w| le64(w, 0) == header_vaddr)?;
+        candidates.extend(hits.into_iter().map(|off| seg.vaddr + (off - seg.offset)));
+    }
+    // lld leaves relocated pointers 0 in the file: their value is only in the relocation.
+    candidates.extend(elf.relocs_with_addend(header_vaddr));
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut found: Option<ModuleData> = None;
+    for vaddr in candidates {
+        let Some(text) = check_moduledata(elf, vaddr, header_vaddr, table)? else {
+            continue;
+        };
+        match &found {
+            Some(m) if m.text != text => {
+                return Err(GoError::BaseUnknown(format!(
+                    "code base ambiguous (module data at {:#x} and {vaddr:#x} disagree): refusing to probe",
+                    m.vaddr
+                )))
+            }
+            Some(_) => {}
+            None => {
+                found = Some(ModuleData {
+                    vaddr,
+                    text,
+                    source: "moduledata (scan)",
+                })
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// If the bytes at `vaddr` are module data for the table at `header_vaddr`: its `text`.
+fn check_moduledata(
+    elf: &ElfFile,
+    vaddr: u64,
+    header_vaddr: u64,
+    table: &Table,
+) -> io::Result<Option<u64>> {
+    let Some(b) = elf.read_vaddr(vaddr, MODULEDATA_PREFIX)? else {
+        return Ok(None);
+    };
+    let h = &table.header;
+    let word = |off: u64| le64(&b, off as usize);
+    let ptr = |off: u64| elf.relocated(vaddr + off, word(off));
+    let at = |off: u64| header_vaddr.checked_add(off);
+    // Slices are {ptr, len, cap}: each sub-table pointer must match the header's offsets.
+    let pointers_match = ptr(0) == Some(header_vaddr)
+        && ptr(8) == at(h.funcname_offset)
+        && ptr(32) == at(h.cu_offset)
+        && ptr(56) == at(h.filetab_offset)
+        && ptr(80) == at(h.pctab_offset)
+        && ptr(104) == at(h.pcln_offset)
+        && ptr(128) == at(h.pcln_offset)
+        && word(136) == h.nfunc + 1;
+    if !pointers_match {
+        return Ok(None);
+    }
+    let (Some(minpc), Some(maxpc), Some(text), Some(etext)) =
+        (ptr(160), ptr(168), ptr(176), ptr(184))
+    else {
+        return Ok(None);
+    };
+    // minpc and maxpc are the first entry and the end of the last function, as addresses.
+    let base = if h.format.absolute_entries() { 0 } else { text };
+    let consistent = text != 0
+        && base.checked_add(table.first_entry) == Some(minpc)
+        && base.checked_add(table.last_end) == Some(maxpc)
+        && text <= minpc
+        && maxpc <= etext;
+    Ok(consistent.then_some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a table in the given layout with functions `(name, entry)` ending at `end`.
+    pub(crate) fn synth(format: Format, funcs: &[(&str, u64)], end: u64) -> Vec<u8> {
+        let hlen = format.header_len() as usize;
+        let mut names = Vec::new();
+        let mut name_offs = Vec::new();
+        for (name, _) in funcs {
+            name_offs.push(names.len() as u32);
+            names.extend_from_slice(name.as_bytes());
+            names.push(0);
+        }
+        let funcname = hlen as u64;
+        let cu = funcname + names.len() as u64;
+        let filetab = cu + 4;
+        let pctab = filetab + 4;
+        let pcln = pctab + 4;
+        let ent = format.functab_entry_len();
+        let nfunc = funcs.len() as u64;
+        let functab_len = (nfunc + 1) * ent;
+        let mut out = Vec::new();
+        out.extend_from_slice(&format.magic().to_le_bytes());
+        out.extend_from_slice(&[0, 0, 1, 8]);
+        let mut words = vec![nfunc, 1];
+        if format != Format::Go116 {
+            words.push(0x40_1000);
+        }
+        words.extend([funcname, cu, filetab, pctab, pcln]);
+        for w in words {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.resize(hlen, 0);
+        out.extend_from_slice(&names);
+        out.resize(pcln as usize, 0);
+        let func_len = 16u64;
+        let mut recs = Vec::new();
+        for (i, (_, entry)) in funcs.iter().enumerate() {
+            let off = functab_len + i as u64 * func_len;
+            match format {
+                Format::Go116 => {
+                    out.extend_from_slice(&entry.to_le_bytes());
+                    out.extend_from_slice(&off.to_le_bytes());
+                    recs.extend_from_slice(&entry.to_le_bytes());
+                    recs.extend_from_slice(&name_offs[i].to_le_bytes());
+                    recs.extend_from_slice(&[0; 4]);
+                }
+                _ => {
+                    out.extend_from_slice(&(*entry as u32).to_le_bytes());
+                    out.extend_from_slice(&(off as u32).to_le_bytes());
+                    recs.extend_from_slice(&(*entry as u32).to_le_bytes());
+                    recs.extend_from_slice(&name_offs[i].to_le_bytes());
+                    recs.extend_from_slice(&[0; 8]);
+                }
+            }
+        }
+        match format {
+            Format::Go116 => {
+                out.extend_from_slice(&end.to_le_bytes());
+                out.extend_from_slice(&0u64.to_le_bytes());
+            }
+            _ => {
+                out.extend_from_slice(&(end as u32).to_le_bytes());
+                out.extend_from_slice(&0u32.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&recs);
+        out
+    }
+
+    const FUNCS: &[(&str, u64)] = &[
+        ("internal/abi.(*RegArgs).Dump", 0),
+        ("runtime.memmove", 0x40),
+        ("crypto/tls.(*Conn).Write", 0x100),
+        ("crypto/tls.(*Conn).Read", 0x180),
+    ];
+
+    #[test]
+    fn reads_each_layout() {
+        for format in [Format::Go116, Format::Go118, Format::Go120] {
+            let bytes = synth(format, FUNCS, 0x200);
+            let t = Table::read(
+                &bytes[..],
+                1,
+                &["crypto/tls.(*Conn).Read", "nope", "runtime.memmove"],
+            )
+            .unwrap();
+            assert_eq!(t.header.format, format);
+            assert_eq!(t.first_name, "internal/abi.(*RegArgs).Dump");
+            assert_eq!((t.first_entry, t.last_end), (0, 0x200));
+            let got: Vec<_> = t
+                .found
+                .iter()
+                .map(|f| (f.name.as_str(), f.places.clone()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    ("crypto/tls.(*Conn).Read", vec![(0x180, 0x200)]),
+                    ("runtime.memmove", vec![(0x40, 0x100)])
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_inconsistent_tables() {
+        let good = synth(Format::Go118, FUNCS, 0x200);
+        // Unsorted entries.
+        let mut b = synth(Format::Go118, &[("a", 0x10), ("b", 0)], 0x200);
+        assert!(matches!(
+            Table::read(&b[..], 1, &[]),
+            Err(GoError::Malformed(_))
+        ));
+        // Wrong quantum, pointer size, padding.
+        for (at, v) in [(6, 4u8), (7, 4), (4, 1)] {
+            b = good.clone();
+            b[at] = v;
+            assert!(Table::read(&b[..], 1, &[]).is_err(), "byte {at}");
+        }
+        // Old magic: unsupported, with the magic in the reason.
+        b = good.clone();
+        b[..4].copy_from_slice(&MAGIC_GO12.to_le_bytes());
+        let err = Table::read(&b[..], 1, &[]).unwrap_err().to_string();
+        assert!(err.contains("0xfffffffb"), "{err}");
+        // Truncated into the last record (whose 8 last bytes the reader does not need).
+        assert!(Table::read(&good[..good.len() - 8], 1, &[]).is_ok());
+        assert!(Table::read(&good[..good.len() - 9], 1, &[]).is_err());
+    }
+
+    #[test]
+    fn duplicate_names_are_all_reported() {
+        let bytes = synth(Format::Go120, &[("f", 0), ("f", 0x10), ("g", 0x20)], 0x30);
+        let t = Table::read(&bytes[..], 1, &["f", "g", "g"]).unwrap();
+        assert_eq!(t.found.len(), 2);
+        assert_eq!(t.found[0].places, [(0, 0x10), (0x10, 0x20)]);
+        assert_eq!(t.found[1].places, [(0x20, 0x30)]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mutated_tables_never_panic(
+            format in proptest::sample::select(vec![Format::Go116, Format::Go118, Format::Go120]),
+            edits in proptest::collection::vec((0usize..400, proptest::num::u8::ANY), 1..8),
+            cut in 0usize..64,
+        ) {
+            let mut b = synth(format, FUNCS, 0x200);
+            for (at, v) in edits {
+                if let Some(x) = b.get_mut(at) {
+                    *x = v;
+                }
+            }
+            b.truncate(b.len().saturating_sub(cut));
+            let _ = Table::read(&b[..], 1, &["runtime.memmove"]);
+        }
+    }
+}
