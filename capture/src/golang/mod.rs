@@ -11,6 +11,7 @@
 //! Only x86-64 ELF executables are supported (Go 1.16 and later).
 pub mod buildinfo;
 mod elfmap;
+mod locate;
 pub mod pclntab;
 pub mod plan;
 pub mod sites;
@@ -117,7 +118,7 @@ impl GoBinary {
                 elf.machine
             )));
         }
-        let located = match pclntab::locate(&elf, 1, names) {
+        let located = match locate::locate(&elf, 1, names) {
             Err(GoError::TableNotFound) if !has_sections => return Err(GoError::NotGo),
             other => other?,
         };
@@ -292,10 +293,10 @@ fn calls(code: &[u8], at: u64, target: u64) -> bool {
 /// Establishes the code base of the table's entries, or refuses.
 fn code_base(
     elf: &ElfFile,
-    located: &pclntab::Located,
+    located: &locate::Located,
 ) -> Result<(u64, &'static str, Option<u64>), GoError> {
     let table = &located.table;
-    let md = pclntab::find_moduledata(elf, located.vaddr, table)?;
+    let md = locate::find_moduledata(elf, located.vaddr, table)?;
     let md_vaddr = md.as_ref().map(|m| m.vaddr);
     if table.header.format == Format::Go116 {
         return Ok(match md {
