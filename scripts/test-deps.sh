@@ -23,13 +23,23 @@ if command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now nginx >/dev/null 2>&1 || true
   systemctl disable --now caddy >/dev/null 2>&1 || true
 fi
-# A Go 1.26 program from a registry: esbuild's Linux binary (stripped, links crypto/tls). Pinned,
-# so the Go version under test does not move by itself.
+# Go programs from a registry, one per Go release: esbuild's Linux binary (stripped, links
+# crypto/tls) was built with a different Go over the years. Pinned: the Go versions under test do
+# not move by themselves. Installed side by side under $tools/esbuild-VERSION; the newest also at
+# $tools (Go 1.26).
 tools=/opt/apitop-test-tools
-esbuild_version=0.28.2
-if ! grep -qs "\"version\": \"$esbuild_version\"" "$tools/node_modules/@esbuild/linux-x64/package.json"; then
-  mkdir -p "$tools"
-  npm install --no-save --no-audit --no-fund --prefix "$tools" "@esbuild/linux-x64@$esbuild_version" >/dev/null
-fi
+esbuild() { # PACKAGE VERSION DIR
+  if ! grep -qs "\"version\": \"$2\"" "$3/node_modules/$1/package.json"; then
+    mkdir -p "$3"
+    npm install --no-save --no-audit --no-fund --prefix "$3" "$1@$2" >/dev/null
+  fi
+}
+esbuild @esbuild/linux-x64 0.28.2 "$tools"                       # go1.26.5
+for v in 0.14.20 0.14.38 0.15.18; do                             # go1.17.6, go1.18, go1.19.3
+  esbuild esbuild-linux-64 "$v" "$tools/esbuild-$v"
+done
+for v in 0.17.19 0.22.0 0.24.2 0.27.2; do                        # go1.20.4, 1.22.4, 1.23.1, 1.25.5
+  esbuild @esbuild/linux-x64 "$v" "$tools/esbuild-$v"
+done
 # The Go test programs, built once here so the first test does not pay for it.
 bash "$(dirname "$0")/go-fixtures.sh"

@@ -45,6 +45,8 @@ fn go_server(binary: &str) -> (Guard, u16) {
             .arg(&c)
             .arg(&k)
             .stdout(Stdio::null())
+            // The port probe's bare connect makes it log a handshake error.
+            .stderr(Stdio::null())
             .spawn()
             .expect("starting gohttps server"),
     );
@@ -149,9 +151,9 @@ fn caddy_server_side() {
     let url = format!("https://127.0.0.1:{port}/hello");
     let payload = r#"{"order":42}"#;
     for proto in ["--http2", "--http1.1"] {
-        let st = Command::new("curl")
+        let out = Command::new("curl")
             .args([
-                "-sk",
+                "-sSk",
                 proto,
                 "-o",
                 "/dev/null",
@@ -159,9 +161,16 @@ fn caddy_server_side() {
                 "content-type: application/json",
             ])
             .args(["--data", payload, &url])
-            .status()
+            .output()
             .expect("curl");
-        assert!(st.success());
+        assert!(
+            out.status.success(),
+            "curl {proto} failed ({}): {}; caddy alive: {}; apitop: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            Path::new(&format!("/proc/{}", caddy.pid())).exists(),
+            live.stderr()
+        );
     }
     let run = live.stop();
     run.assert_ok();
@@ -293,4 +302,146 @@ fn list_shows_go_versions() {
         me["probes"].as_str().unwrap_or("").contains("emulated"),
         "{me}"
     );
+}
+
+/// esbuild binaries from npm, each built with another Go release (installed by
+/// scripts/test-deps.sh): (esbuild version, Go release, serves HTTPS).
+const GO_RELEASES: &[(&str, &str, bool)] = &[
+    ("0.14.20", "go 1.17", false),
+    ("0.14.38", "go 1.18", false),
+    ("0.15.18", "go 1.19", false),
+    ("0.17.19", "go 1.20", true),
+    ("0.22.0", "go 1.22", true),
+    ("0.24.2", "go 1.23", true),
+    ("0.27.2", "go 1.25", true),
+];
+
+fn esbuild_of(version: &str) -> PathBuf {
+    let dir = format!("/opt/apitop-test-tools/esbuild-{version}/node_modules");
+    ["@esbuild/linux-x64", "esbuild-linux-64"]
+        .iter()
+        .map(|p| Path::new(&dir).join(p).join("bin/esbuild"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("esbuild {version} missing: run scripts/test-deps.sh"))
+}
+
+/// esbuild serving `dir` (HTTPS when `tls`) on a free port; its stdin stays open, or it exits.
+fn esbuild_serve(binary: &Path, dir: &Path, tls: bool) -> (Guard, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(binary);
+    cmd.arg(format!("--servedir={}", dir.display()))
+        .arg(format!("--serve=127.0.0.1:{port}"));
+    if tls {
+        let (c, k) = cert();
+        cmd.arg(format!("--certfile={}", c.display()))
+            .arg(format!("--keyfile={}", k.display()));
+    }
+    let guard = Guard(
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting esbuild"),
+    );
+    wait_for_port(port);
+    (guard, port)
+}
+
+/// Every Go release with the register ABI that a registry package here was built with: each is
+/// listed as capturable with its version, all are probed at once, the HTTPS ones are captured,
+/// and every one keeps serving.
+#[test]
+fn go_releases_1_17_to_1_25() {
+    if !ebpf_available("go_releases_1_17_to_1_25") {
+        return;
+    }
+    let dir = work_dir().join("esbuild-matrix");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("v.json"), r#"{"matrix":true}"#).unwrap();
+    let servers: Vec<_> = GO_RELEASES
+        .iter()
+        .map(|(v, go, tls)| {
+            let (guard, port) = esbuild_serve(&esbuild_of(v), &dir, *tls);
+            (guard, port, *go, *tls)
+        })
+        .collect();
+    let out = Command::new(APITOP)
+        .args(["--list", "--json"])
+        .output()
+        .expect("apitop --list");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    for (guard, _, go, _) in &servers {
+        let me = listed
+            .lines()
+            .map(json)
+            .find(|p| p["pid"] == guard.pid())
+            .expect("listed");
+        assert_eq!(me["reason"], format!("{go} (crypto/tls)"), "{me}");
+        assert_eq!(me["capturable"], true, "{me}");
+    }
+    let mut args = vec!["--no-plain".to_string()];
+    for (guard, ..) in &servers {
+        args.push("-p".into());
+        args.push(guard.pid().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let live = apitop_start(&args);
+    for (_, port, _, tls) in &servers {
+        let scheme = if *tls { "https" } else { "http" };
+        curl_ok(&format!("{scheme}://127.0.0.1:{port}/v.json"));
+    }
+    let run = live.stop();
+    run.assert_ok();
+    for (guard, port, go, tls) in &servers {
+        let got: Vec<_> = run
+            .exchanges
+            .iter()
+            .filter(|x| x["pid"] == guard.pid())
+            .collect();
+        if *tls {
+            assert_eq!(got.len(), 1, "{go}: {}\n{}", run.stdout, run.stderr);
+            assert_eq!(got[0]["path"], "/v.json", "{go}");
+            assert_eq!(got[0]["role"], "server", "{go}");
+            assert_eq!(body(got[0], "response"), r#"{"matrix":true}"#, "{go}");
+        } else {
+            // Plain HTTP with --no-plain: nothing to see, but the probes sit in its code.
+            assert!(got.is_empty(), "{go}");
+        }
+        let scheme = if *tls { "https" } else { "http" };
+        curl_ok(&format!("{scheme}://127.0.0.1:{port}/v.json"));
+    }
+}
+
+/// `-n`: a Go program started after apitop, under a watched name, is probed from its start:
+/// every request of a short-lived client is seen, none cut off mid-stream.
+#[test]
+fn go_client_started_later_by_name() {
+    if !ebpf_available("go_client_started_later_by_name") {
+        return;
+    }
+    let (_server, port) = go_server("gohttps");
+    // A copy under a name no other test runs.
+    let exe = work_dir().join("gonamed");
+    std::fs::copy(go_fixture("gohttps-stripped"), &exe).expect("copy");
+    // As `apitop -n caddy` finds caddy on PATH: the executable is probed before it runs.
+    let path = format!(
+        "{}:{}",
+        work_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let live = apitop_start_watching_env(&["-n", "gonamed", "--no-plain"], &[("PATH", &path)]);
+    let url = format!("https://127.0.0.1:{port}/echo");
+    let out = Command::new(&exe)
+        .args(["client", &url, "2", r#"{"late":true}"#])
+        .output()
+        .expect("running the Go client");
+    assert!(out.status.success());
+    let run = live.stop();
+    run.assert_ok();
+    let echo = run.with_path("/echo");
+    assert_eq!(echo.len(), 2, "{}\n{}", run.stdout, run.stderr);
+    for x in echo {
+        assert_eq!(x["comm"], "gonamed", "{x}");
+        assert_eq!(body(x, "request"), r#"{"late":true}"#, "{x}");
+    }
 }

@@ -9,6 +9,8 @@ pub const CHUNK_SIZE: usize = 16 * 1024;
 pub const MAX_CHUNKS: u32 = 256;
 /// Ring buffer size in bytes (power of two, page multiple).
 pub const RING_SIZE: u32 = 64 * 1024 * 1024;
+/// Bytes waiting in the ring past which a data record wakes the reader (a quarter of the ring).
+pub const WAKE_AT: u32 = RING_SIZE / 4;
 /// Longest process name matched by `-n` in the kernel (the kernel's TASK_COMM_LEN).
 pub const COMM_LEN: usize = 16;
 

@@ -1,5 +1,5 @@
 use aya_ebpf::{
-    bindings::BPF_RB_NO_WAKEUP,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
         generated::{bpf_loop, bpf_probe_read_user, bpf_ringbuf_output},
@@ -60,6 +60,17 @@ pub(crate) fn header(kind: u8, conn: u64, fd: i32) -> EventHeader {
         fd,
         kind,
         ..Default::default()
+    }
+}
+
+/// Flags for a data record: no wakeup (the reader drains on a short timer, and waking it for
+/// every record costs far more than the copy), unless the ring is filling up, when the reader is
+/// woken at once to drain it before records are lost.
+fn data_flags() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > WAKE_AT as u64 {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
     }
 }
 
@@ -209,7 +220,7 @@ extern "C" fn emit_chunk(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
             (&raw const EVENTS).cast_mut().cast(),
             (ev as *mut DataEvent).cast(),
             size,
-            BPF_RB_NO_WAKEUP as u64,
+            data_flags(),
         )
     };
     if r != 0 {
@@ -677,7 +688,7 @@ extern "C" fn emit_plain_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 
             (&raw const EVENTS).cast_mut().cast(),
             (ev as *mut DataEvent).cast(),
             size,
-            BPF_RB_NO_WAKEUP as u64,
+            data_flags(),
         )
     };
     if r != 0 {

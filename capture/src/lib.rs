@@ -12,6 +12,7 @@ mod input;
 pub mod live;
 pub mod output;
 pub mod pipeline;
+pub mod placement;
 pub mod procinfo;
 pub mod protobuf;
 pub mod record;

@@ -159,6 +159,8 @@ pub fn gas(i: &Instruction) -> String {
     let mut f = GasFormatter::new();
     f.options_mut().set_uppercase_hex(false);
     f.options_mut().set_branch_leading_zeros(false);
+    // objdump writes every number in hex (`$0x8`, `0x8(%rsp)`), iced small ones in decimal.
+    f.options_mut().set_small_hex_numbers_in_decimal(false);
     let mut s = String::new();
     f.format(i, &mut s);
     s
@@ -316,6 +318,14 @@ mod tests {
         assert_eq!(gas(&one(&[0x49, 0x3b, 0x66, 0x10])), "cmp 0x10(%r14),%rsp");
         assert_eq!(gas(&one(&[0x48, 0x83, 0xec, 0x68])), "sub $0x68,%rsp");
         assert_eq!(gas(&one(&[0xc3])), "ret");
+        // Small numbers in hex too, as objdump prints them.
+        assert_eq!(gas(&one(&[0x48, 0x83, 0xec, 0x08])), "sub $0x8,%rsp");
+        assert_eq!(
+            gas(&one(&[0x48, 0x89, 0x44, 0x24, 0x08])),
+            "mov %rax,0x8(%rsp)"
+        );
+        assert_eq!(gas(&one(&[0x48, 0x8d, 0x4d, 0xf8])), "lea -0x8(%rbp),%rcx");
+        assert_eq!(gas(&one(&[0xc2, 0x00, 0x00])), "ret $0x0");
     }
 
     #[test]

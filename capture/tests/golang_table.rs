@@ -10,7 +10,7 @@ mod go_support;
 use std::path::{Path, PathBuf};
 
 use capture::golang::{GoBinary, GoError, GoFunction};
-use go_support::{fixtures, go_version_of, gosym, installed, CADDY, ESBUILD};
+use go_support::{fixtures, go_version_of, gosym, installed, CADDY, ESBUILD, ESBUILD_GO_1_17};
 use iced_x86::{Decoder, DecoderOptions, FlowControl, Mnemonic};
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
@@ -355,6 +355,78 @@ fn esbuild_go_1_26() {
     let bin = check_binary(&path, &expect);
     assert_eq!(bin.text_start_source, "moduledata (.go.module)");
     assert_eq!(bin.version_num, Some((1, 26)));
+}
+
+/// Go 1.17 (table magic 0xfffffffa: absolute u64 entries, and a functab whose last entry has
+/// no funcoff, the first `_func` record starting right after it). Stripped: the truth is Go's
+/// `debug/gosym` (which reads this layout) when `go` is installed, and always the machine code.
+#[test]
+fn esbuild_go_1_17() {
+    let Some(path) = installed("esbuild_go_1_17", ESBUILD_GO_1_17) else {
+        return;
+    };
+    let expect = Expect {
+        version: Some("go1.17.6"),
+        symbols: false,
+        base_is_text: true,
+    };
+    let bin = check_binary(&path, &expect);
+    assert_eq!(bin.table_magic, capture::golang::pclntab::MAGIC_GO116);
+    assert_eq!(bin.table_source, ".gopclntab");
+    assert_eq!(bin.version_num, Some((1, 17)));
+    assert_eq!(bin.text_start_source, "moduledata (scan)");
+    // Compared with debug/gosym whenever `go` is installed, not only when check_binary can.
+    if go_support::have_go_or_skip("esbuild_go_1_17 (debug/gosym comparison)") {
+        let truth = gosym(&path, bin.text_start, &NAMES).expect("debug/gosym reads Go 1.17 tables");
+        for f in &bin.functions {
+            assert!(
+                truth
+                    .iter()
+                    .any(|t| (t.name.as_str(), t.entry, t.end) == (f.name.as_str(), f.entry, f.end)),
+                "{}: {f:x?}, debug/gosym says {truth:x?}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The probe plan of the Go 1.17 binary: write and read probed at the stack-check `jbe`, read
+/// completed by its one `call runtime.memmove`.
+#[test]
+fn esbuild_go_1_17_plan() {
+    let Some(path) = installed("esbuild_go_1_17_plan", ESBUILD_GO_1_17) else {
+        return;
+    };
+    let bin = open(&path);
+    let plan = capture::golang::plan::plan(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.version, "go1.17.6");
+    assert_eq!(plan.short_version(), "go 1.17");
+    let func = |name: &str| bin.function(name).expect("found").clone();
+    for (site, name) in [(&plan.write, WRITE), (&plan.read, READ)] {
+        let f = func(name);
+        assert!(site.jbe, "{name}: {site:?}");
+        assert!(site.what.starts_with("jbe 0x"), "{name}: {}", site.what);
+        assert!(
+            f.entry < site.vaddr && site.vaddr < f.end,
+            "{name}: site {:#x} outside {:#x}..{:#x}",
+            site.vaddr,
+            f.entry,
+            f.end
+        );
+        assert_eq!(bin.file_offset(site.vaddr), Some(site.offset), "{name}");
+    }
+    let copy = plan
+        .read_copy
+        .as_ref()
+        .expect("Read's call runtime.memmove");
+    let read = func(READ);
+    assert!(read.entry < copy.vaddr && copy.vaddr < read.end, "{copy:?}");
+    let memmove = func(MEMMOVE);
+    assert!(
+        copy.what.starts_with(&format!("call {:#x}", memmove.entry)),
+        "{}",
+        copy.what
+    );
 }
 
 /// lld leaves R_X86_64_RELATIVE targets 0 in the file: the values are only in the addends.

@@ -250,7 +250,16 @@ pub fn apitop_start_watching(args: &[&str]) -> Live {
     apitop_start_until(args, "watching")
 }
 
+/// As [`apitop_start_watching`], with extra environment variables for apitop.
+pub fn apitop_start_watching_env(args: &[&str], env: &[(&str, &str)]) -> Live {
+    apitop_start_until_env(args, "watching", env)
+}
+
 fn apitop_start_until(args: &[&str], ready: &str) -> Live {
+    apitop_start_until_env(args, ready, &[])
+}
+
+fn apitop_start_until_env(args: &[&str], ready: &str, env: &[(&str, &str)]) -> Live {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let stderr_path = work_dir().join(format!("apitop-stderr-{n}.txt"));
@@ -258,6 +267,7 @@ fn apitop_start_until(args: &[&str], ready: &str) -> Live {
     let child = Command::new(APITOP)
         .arg("--json")
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

@@ -54,7 +54,7 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
             break;
         }
         if !replay {
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            session.wait(DRAIN_EVERY);
         }
     }
     let stats = session.finish(&mut out)?;
@@ -98,6 +98,9 @@ fn print(w: &mut impl Write, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
     notes.started = true;
     ok
 }
+
+/// How often the ring buffer is drained when the kernel does not wake the reader sooner.
+const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// `--list`: one line per process (or one JSON object with `--json`).
 pub fn list(json: bool) -> Result<()> {

@@ -96,8 +96,11 @@ fn feed(
                 break;
             }
         }
-        if ended || !replay {
+        if ended {
             std::thread::sleep(Duration::from_millis(5));
+        } else if !replay {
+            // Drained on this timer, or at once when the kernel wakes the reader (ring filling).
+            session.wait(Duration::from_millis(5));
         }
     }
     finish(session)

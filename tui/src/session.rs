@@ -229,6 +229,16 @@ impl Session {
         Ok(ended)
     }
 
+    /// Waits up to `timeout` for more to take in: until the kernel wakes the reader (live), or
+    /// just the time (replay, where the caller paces itself).
+    pub fn wait(&self, timeout: std::time::Duration) {
+        match &self.source {
+            #[cfg(feature = "live")]
+            Source::Live(live) => live.wait(timeout),
+            Source::Replay(_) => std::thread::sleep(timeout),
+        }
+    }
+
     /// How many events the last [`Self::step`] took in: 0 once a live backlog is drained.
     pub fn last_batch(&self) -> usize {
         self.last_batch

@@ -5,10 +5,14 @@
 //! Layout (little endian, 64-bit): the header is magic u32, two zero bytes, the instruction
 //! quantum u8 and the pointer size u8, then u64 words: nfunc, nfiles, textStart (Go 1.18+
 //! only; 0 from Go 1.26, which keeps it in the module data), and the offsets from the header
-//! of funcnametab, cutab, filetab, pctab and pclntab. The functab opens pclntab: nfunc + 1
-//! {entry, funcoff} pairs, u32 offsets from textStart (Go 1.18+) or absolute u64 addresses
-//! (Go 1.16–1.17), the last entry being the end of the last function; each `_func` record at
-//! pclntab + funcoff repeats the entry and gives its name's offset in funcnametab.
+//! of funcnametab, cutab, filetab, pctab and pclntab. The functab opens pclntab: nfunc
+//! {entry, funcoff} pairs then one lone entry, the end of the last function (2 * nfunc + 1
+//! fields, as Go's `debug/gosym` sizes it); the fields are u32, entries being offsets from
+//! textStart (Go 1.18+), or u64, entries being absolute addresses (Go 1.16–1.17). Each `_func`
+//! record at pclntab + funcoff repeats the entry and gives its name's offset in funcnametab.
+//! The records follow the functab, each at a pointer-aligned offset: in Go 1.16–1.17 the first
+//! one starts right after the lone entry, with no room for a last funcoff (reading nfunc + 1
+//! whole pairs there overlaps it); in Go 1.18+ the linker rounds (2 * nfunc + 1) * 4 up to 8.
 //!
 //! Everything is validated before use: a false match (random bytes that happen to look like a
 //! header) would send probes to wrong addresses, which crashes the traced program.
@@ -80,12 +84,18 @@ impl Format {
         }
     }
 
-    /// Size of one functab entry: {entry, funcoff}.
-    fn functab_entry_len(self) -> u64 {
+    /// Size of one functab field (an entry or a funcoff): a pointer in Go 1.16–1.17.
+    fn functab_field_len(self) -> u64 {
         match self {
-            Format::Go116 => 16,
-            _ => 8,
+            Format::Go116 => 8,
+            _ => 4,
         }
+    }
+
+    /// Size of the functab of `nfunc` functions: nfunc {entry, funcoff} pairs and the end of
+    /// the last function (`nfunc` is at most [`MAX_FUNCS`]: no overflow).
+    fn functab_len(self, nfunc: u64) -> u64 {
+        (2 * nfunc + 1) * self.functab_field_len()
     }
 
     /// Size of the `_func` prefix read: entry and name offset.
@@ -200,7 +210,7 @@ pub fn parse_header(bytes: &[u8], quantum: u8, table_len: u64) -> Result<Header,
     if order.windows(2).any(|w| w[0] > w[1]) || header.funcname_offset == header.cu_offset {
         return Err(bad("sub-table offsets out of order"));
     }
-    let functab_len = (header.nfunc + 1) * format.functab_entry_len();
+    let functab_len = format.functab_len(header.nfunc);
     if header
         .pcln_offset
         .checked_add(functab_len)
@@ -277,21 +287,25 @@ impl Table {
         let format = header.format;
         let n = header.nfunc as usize;
 
-        // functab: nfunc entries and a final one whose entry is the end of the last function.
-        let ent_len = format.functab_entry_len();
-        let functab_len = (header.nfunc + 1) * ent_len;
+        // functab: nfunc {entry, funcoff} pairs, then the end of the last function alone (no
+        // funcoff: the first `_func` record may start right there).
+        let field_len = format.functab_field_len() as usize;
+        let functab_len = format.functab_len(header.nfunc);
         let functab = src.read(header.pcln_offset, functab_len).map_err(io_bad)?;
+        let mut fields = functab.chunks_exact(field_len).map(|f| match format {
+            Format::Go116 => le64(f, 0),
+            _ => u64::from(le32(f, 0)),
+        });
         let mut entries = Vec::with_capacity(n + 1);
         let mut funcoffs = Vec::with_capacity(n);
-        for (i, e) in functab.chunks_exact(ent_len as usize).enumerate() {
-            let (entry, funcoff) = match format {
-                Format::Go116 => (le64(e, 0), le64(e, 8)),
-                _ => (u64::from(le32(e, 0)), u64::from(le32(e, 4))),
-            };
+        while let Some(entry) = fields.next() {
             entries.push(entry);
-            if i < n {
+            if let Some(funcoff) = fields.next() {
                 funcoffs.push(funcoff);
             }
+        }
+        if entries.len() != n + 1 || funcoffs.len() != n {
+            return Err(bad("function table truncated".into()));
         }
         if entries.windows(2).any(|w| w[0] > w[1]) {
             return Err(bad("function entries are not sorted".into()));
@@ -415,9 +429,11 @@ mod tests {
         let filetab = cu + 4;
         let pctab = filetab + 4;
         let pcln = pctab + 4;
-        let ent = format.functab_entry_len();
         let nfunc = funcs.len() as u64;
-        let functab_len = (nfunc + 1) * ent;
+        // As Go's linker lays it out: the records start at the first pointer-aligned offset
+        // after the functab (right after it for Go 1.16–1.17).
+        let functab_len = format.functab_len(nfunc);
+        let recs_start = functab_len.next_multiple_of(8);
         let mut out = Vec::new();
         out.extend_from_slice(&format.magic().to_le_bytes());
         out.extend_from_slice(&[0, 0, 1, 8]);
@@ -435,7 +451,7 @@ mod tests {
         let func_len = 16u64;
         let mut recs = Vec::new();
         for (i, (_, entry)) in funcs.iter().enumerate() {
-            let off = functab_len + i as u64 * func_len;
+            let off = recs_start + i as u64 * func_len;
             match format {
                 Format::Go116 => {
                     out.extend_from_slice(&entry.to_le_bytes());
@@ -454,15 +470,10 @@ mod tests {
             }
         }
         match format {
-            Format::Go116 => {
-                out.extend_from_slice(&end.to_le_bytes());
-                out.extend_from_slice(&0u64.to_le_bytes());
-            }
-            _ => {
-                out.extend_from_slice(&(end as u32).to_le_bytes());
-                out.extend_from_slice(&0u32.to_le_bytes());
-            }
+            Format::Go116 => out.extend_from_slice(&end.to_le_bytes()),
+            _ => out.extend_from_slice(&(end as u32).to_le_bytes()),
         }
+        out.resize(pcln as usize + recs_start as usize, 0);
         out.extend_from_slice(&recs);
         out
     }

@@ -282,12 +282,7 @@ impl LiveCapture {
     /// Registers `pid` before it has mapped anything (a command spawned paused), attaching to its
     /// executable if that carries OpenSSL itself.
     pub fn add_spawned(&mut self, pid: u32, exe: &Path, comm: &str) -> Result<Event, LiveError> {
-        if self.inspector.elf_exports(exe, "SSL_write") {
-            self.attach_object(exe, exe)?;
-        }
-        if let Some((path, Ok(plan))) = self.inspector.go_file(exe) {
-            self.attach_go_plan(&plan, &path, exe)?;
-        }
+        self.attach_executable(exe)?;
         self.set_target(pid, true)?;
         self.seed_sockets(pid);
         Ok(Event::Process {
@@ -295,6 +290,18 @@ impl LiveCapture {
             pid,
             comm: comm.to_string(),
         })
+    }
+
+    /// Attaches to an executable that carries its own TLS (OpenSSL inside, or Go) before any
+    /// process runs it, so its first calls are seen.
+    fn attach_executable(&mut self, exe: &Path) -> Result<(), LiveError> {
+        if self.inspector.elf_exports(exe, "SSL_write") {
+            self.attach_object(exe, exe)?;
+        }
+        if let Some((path, Ok(plan))) = self.inspector.go_file(exe) {
+            self.attach_go_plan(&plan, &path, exe)?;
+        }
+        Ok(())
     }
 
     /// Attaches the Go `crypto/tls` probes to `pid`'s executable if it is a Go program apitop can
@@ -405,6 +412,12 @@ impl LiveCapture {
             .insert(key, 1, 0)
             .map_err(|e| LiveError::Load(format!("watching {name}: {e}")))?;
         self.names.push(name.to_string());
+        // The program that name will most likely run: probed now, so a process started later is
+        // seen from its first call (uprobes follow the file into every process that maps it).
+        // Others are attached when they exec, racing their first calls.
+        if let Some(exe) = procinfo::on_path(name) {
+            self.attach_executable(&exe)?;
+        }
         let mut out = Vec::new();
         for pid in procinfo::pids_named(name) {
             match self.add_pid(pid) {
@@ -429,6 +442,21 @@ impl LiveCapture {
 
     pub fn targets(&self) -> impl Iterator<Item = u32> + '_ {
         self.targets.iter().copied()
+    }
+
+    /// Blocks until the kernel wakes the reader (the ring is filling up, or a process or
+    /// connection event arrived while the reader was idle) or `timeout` passes. Data records do
+    /// not wake it one by one: the caller drains on this timer, which costs far less.
+    pub fn wait(&self, timeout: Duration) {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: self.ring.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call; EINTR (a signal) just returns.
+        unsafe { libc::poll(&mut pfd, 1, ms) };
     }
 
     /// Drains the ring buffer into `out`. Also, at most every 250 ms, picks up libraries loaded
@@ -555,6 +583,10 @@ impl LiveCapture {
                     return;
                 }
                 self.targets.insert(pid);
+                // An exec'd Go program under a watched name: probe it now, not at the next
+                // rescan, or a short-lived client's requests are over before it is attached.
+                // Cached per executable; a fork of a probed program finds it attached.
+                let _ = self.attach_go(pid);
                 // Sockets inherited from the parent (a forked server's listener and
                 // connections): best effort, the child may already have closed some.
                 self.seed_sockets(pid);

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -751,6 +751,17 @@ pub fn tcp_socket_fds(pid: u32) -> Vec<i32> {
 /// TCP ports `pid` listens on (sockets in LISTEN state among its fds), sorted.
 pub fn listening_ports(pid: u32) -> Vec<u16> {
     net::listening_ports(pid)
+}
+
+/// The executable `name` resolves to on `PATH` (as a shell would find it), if any.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// Whether the ELF file at `path` exports the function `sym` in `.dynsym`. Uncached; see

@@ -11,6 +11,9 @@ use std::sync::OnceLock;
 
 pub const CADDY: &str = "/usr/bin/caddy";
 pub const ESBUILD: &str = "/opt/apitop-test-tools/node_modules/@esbuild/linux-x64/bin/esbuild";
+/// esbuild 0.14.20: Go 1.17.6, stripped, function table magic 0xfffffffa (Go 1.16–1.17).
+pub const ESBUILD_GO_1_17: &str =
+    "/opt/apitop-test-tools/esbuild-0.14.20/node_modules/esbuild-linux-64/bin/esbuild";
 
 /// Skips with a printed reason, or fails under `APITOP_REQUIRE_EBPF=1`.
 pub fn skip(test: &str, reason: &str) {
