@@ -347,8 +347,9 @@ fn a_target_exiting_mid_capture_leaves_the_others_running() {
         return;
     }
     let (_srv, port) = https_server();
-    let mut short = looping_client(port, 1.0);
-    let long = looping_client(port, 3.0);
+    // Long enough to outlast apitop's start-up on a loaded machine (the whole suite runs at once).
+    let mut short = looping_client(port, 2.0);
+    let long = looping_client(port, 4.5);
     let (a, b) = (short.pid(), long.pid());
     let live = apitop_start(&["-p", &a.to_string(), "-p", &b.to_string()]);
     let _ = short.0.wait();

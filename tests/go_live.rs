@@ -150,19 +150,17 @@ fn caddy_server_side() {
     let live = apitop_start(&["-p", &caddy.pid().to_string(), "--no-plain"]);
     let url = format!("https://127.0.0.1:{port}/hello");
     let payload = r#"{"order":42}"#;
-    for proto in ["--http2", "--http1.1"] {
-        let out = Command::new("curl")
-            .args([
-                "-sSk",
-                proto,
-                "-o",
-                "/dev/null",
-                "-H",
-                "content-type: application/json",
-            ])
-            .args(["--data", payload, &url])
-            .output()
-            .expect("curl");
+    // HTTP/2: a GET (caddy's `respond` does not read request bodies, and on HTTP/2 it resets a
+    // stream whose body is still arriving: curl then fails about one time in six, traced or
+    // not). HTTP/1.1: a POST with its body. Request bodies over HTTP/2 on the server side are
+    // covered by go_server_thousand_requests.
+    for (proto, data) in [("--http2", None), ("--http1.1", Some(payload))] {
+        let mut curl = Command::new("curl");
+        curl.args(["-sSk", proto, "-o", "/dev/null"]);
+        if let Some(d) = data {
+            curl.args(["-H", "content-type: application/json", "--data", d]);
+        }
+        let out = curl.arg(&url).output().expect("curl");
         assert!(
             out.status.success(),
             "curl {proto} failed ({}): {}; caddy alive: {}; apitop: {}",
@@ -176,13 +174,16 @@ fn caddy_server_side() {
     run.assert_ok();
     let hello = run.with_path("/hello");
     assert_eq!(hello.len(), 2, "{}\n{}", run.stdout, run.stderr);
-    for (x, proto) in hello.iter().zip(["HTTP/2", "HTTP/1.1"]) {
+    for (x, (proto, method, request)) in hello
+        .iter()
+        .zip([("HTTP/2", "GET", ""), ("HTTP/1.1", "POST", payload)])
+    {
         assert_eq!(x["protocol"], proto, "{x}");
         assert_eq!(x["role"], "server", "{x}");
         assert_eq!(x["comm"], "caddy", "{x}");
-        assert_eq!(x["method"], "POST", "{x}");
+        assert_eq!(x["method"], method, "{x}");
         assert_eq!(x["status"], 200, "{x}");
-        assert_eq!(body(x, "request"), payload, "{x}");
+        assert_eq!(body(x, "request"), request, "{x}");
         assert_eq!(body(x, "response"), r#"{"from":"caddy"}"#, "{x}");
     }
     // The target survived the probes and keeps serving.

@@ -410,3 +410,101 @@ mod tests {
         assert_eq!(plus(4), "+0x4");
     }
 }
+
+/// A probe pair to attach in one object: where (file offset), for which direction, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProbePair {
+    pub offset: u64,
+    pub write: bool,
+    pub placement: Placement,
+}
+
+/// The read and write families an object exports: (plain, `_ex`, is the write side). GnuTLS has
+/// no `_ex` twin.
+const FAMILIES: [(&str, Option<&str>, bool); 4] = [
+    ("SSL_write", Some("SSL_write_ex"), true),
+    ("SSL_read", Some("SSL_read_ex"), false),
+    ("gnutls_record_send", None, true),
+    ("gnutls_record_recv", None, false),
+];
+
+/// Every probe pair for the TLS functions the ELF object at `path` exports (`.dynsym`), placed
+/// by the rules above. Reads only the headers, the dynamic symbols and the code it decodes.
+pub fn plan_object(path: &std::path::Path) -> Result<Vec<ProbePair>, String> {
+    use object::{Object, ObjectSegment, ObjectSymbol, ReadRef, SegmentFlags};
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let data = object::ReadCache::new(file);
+    let elf = object::File::parse(&data).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Executable segments: (vaddr, size, file offset).
+    let exec: Vec<(u64, u64, u64)> = elf
+        .segments()
+        .filter(|s| matches!(s.flags(), SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0))
+        .map(|s| (s.address(), s.file_range().1, s.file_range().0))
+        .collect();
+    let segment_of = |addr: u64| {
+        exec.iter()
+            .find(|(va, size, _)| addr >= *va && addr - va < *size)
+            .copied()
+    };
+    let offset_of = |addr: u64| segment_of(addr).map(|(va, _, off)| addr - va + off);
+    // `len` bytes at `addr`, cut at the end of its segment.
+    let read = |addr: u64, len: u64| -> Option<Vec<u8>> {
+        let (va, size, off) = segment_of(addr)?;
+        let len = len.clamp(1, va + size - addr);
+        data.read_bytes_at(addr - va + off, len)
+            .ok()
+            .map(<[u8]>::to_vec)
+    };
+    let symbol = |name: &str| -> Option<(u64, u64)> {
+        elf.dynamic_symbols()
+            .find(|s| s.is_definition() && s.name() == Ok(name))
+            .map(|s| (s.address(), s.size()))
+    };
+    let mut pairs = Vec::new();
+    for (plain_name, ex_name, write) in FAMILIES {
+        let Some((addr, size)) = symbol(plain_name) else {
+            continue;
+        };
+        let plain_code = read(addr, size.max(1)).ok_or(format!("{plain_name}: code unreadable"))?;
+        let ex = ex_name
+            .and_then(|n| Some((n, symbol(n)?)))
+            .and_then(|(n, (a, s))| Some((n, a, read(a, s.max(1))?)));
+        let plain = Exported {
+            name: plain_name,
+            code: FuncCode {
+                entry: addr,
+                code: &plain_code,
+            },
+        };
+        let ex = ex.as_ref().map(|(n, a, c)| Exported {
+            name: n,
+            code: FuncCode { entry: *a, code: c },
+        });
+        let placements = if ex_name.is_some() {
+            openssl_family(&plain, ex.as_ref(), &|a| read(a, 64))
+        } else {
+            vec![gnutls_function(&plain)]
+        };
+        for placement in placements {
+            let offset = offset_of(placement.addr).ok_or(format!(
+                "{plain_name}: site {:#x} outside the code",
+                placement.addr
+            ))?;
+            pairs.push(ProbePair {
+                offset,
+                write,
+                placement,
+            });
+        }
+    }
+    Ok(pairs)
+}
+
+/// One line for `--list --json` and the picker: where each probe pair sits.
+pub fn describe(pairs: &[ProbePair]) -> String {
+    pairs
+        .iter()
+        .map(|p| p.placement.what.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -206,7 +206,12 @@ pub fn apitop_start_to_file(args: &[&str]) -> LiveFile {
         if err.contains("capturing pid") {
             return live;
         }
-        if err.contains("apitop: ") {
+        // "watching for processes named ..." comes first; anything else before "capturing" is
+        // a failure to start.
+        if err
+            .lines()
+            .any(|l| l.starts_with("apitop: ") && !l.starts_with("apitop: watching"))
+        {
             panic!("apitop did not start: {err}");
         }
         std::thread::sleep(Duration::from_millis(50));

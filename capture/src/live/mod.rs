@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::uprobe::UProbeScope;
+use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
 use aya::programs::{TracePoint, UProbe};
 use aya::Ebpf;
 use capture_ebpf::{
@@ -22,32 +22,37 @@ use capture_ebpf::{
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
 use crate::exchange::UnixNanos;
+use crate::placement::{self, CallAbi};
 use crate::procinfo::{self, Inspector};
 
 mod go;
 
-/// Uprobe programs and the exported functions they attach to.
-const ENTRY_PROBES: &[(&str, &str)] = &[
-    ("ssl_write", "SSL_write"),
-    ("ssl_write_ex", "SSL_write_ex"),
-    ("ssl_read", "SSL_read"),
-    ("ssl_read_ex", "SSL_read_ex"),
+/// The programs for data calls, by (write side, ABI at the site): the sites themselves come from
+/// [`crate::placement::plan_object`], which decodes each object to find the cheapest sound one.
+fn data_program(write: bool, abi: CallAbi) -> &'static str {
+    match (write, abi) {
+        (true, CallAbi::CountReturned) => "ssl_write",
+        (true, CallAbi::CountThroughPointer) => "ssl_write_ex",
+        (false, CallAbi::CountReturned) => "ssl_read",
+        (false, CallAbi::CountThroughPointer) => "ssl_read_ex",
+    }
+}
+/// Uprobe programs on per-connection functions, by exported name (a few calls per connection:
+/// their entries are probed wherever they are).
+const CONTROL_PROBES: &[(&str, &str)] = &[
     ("ssl_set_fd", "SSL_set_fd"),
     ("ssl_free", "SSL_free"),
-    // GnuTLS's record calls have SSL_write/SSL_read's shape (session, buffer, length → count),
-    // so the same programs serve; `gnutls_deinit` ends a session as `SSL_free` does.
-    ("ssl_write", "gnutls_record_send"),
-    ("ssl_read", "gnutls_record_recv"),
+    // `gnutls_deinit` ends a session as `SSL_free` does.
     ("ssl_free", "gnutls_deinit"),
 ];
-/// Functions whose return completes a data call.
-const RETURN_PROBED: &[&str] = &[
-    "SSL_write",
-    "SSL_write_ex",
-    "SSL_read",
-    "SSL_read_ex",
-    "gnutls_record_send",
-    "gnutls_record_recv",
+/// Every entry program: loaded once at start.
+const ENTRY_PROGRAMS: &[&str] = &[
+    "ssl_write",
+    "ssl_write_ex",
+    "ssl_read",
+    "ssl_read_ex",
+    "ssl_set_fd",
+    "ssl_free",
 ];
 /// Any of these marks an object as a TLS library worth attaching to (OpenSSL or GnuTLS).
 pub const TLS_SYMBOLS: &[&str] = &[
@@ -169,6 +174,8 @@ pub struct LiveCapture {
     /// socket is gone from /proc by the time its data is read. Replaced when an fd is reused,
     /// dropped when the process exits.
     fd_addrs: std::collections::HashMap<(u32, i32), (String, String)>,
+    /// The Go programs are loaded (verified) with the first Go target, not at start.
+    go_loaded: bool,
 }
 
 impl LiveCapture {
@@ -190,15 +197,12 @@ impl LiveCapture {
         )))
         .map_err(|e| LiveError::Load(format!("{e:#}")))?;
         let mut loaded = HashSet::new();
-        for (prog, _) in ENTRY_PROBES {
+        for prog in ENTRY_PROGRAMS {
             if loaded.insert(*prog) {
                 load_uprobe(&mut ebpf, prog)?;
             }
         }
         load_uprobe(&mut ebpf, "ssl_call_ret")?;
-        for prog in go::PROGRAMS {
-            load_uprobe(&mut ebpf, prog)?;
-        }
         for (prog, tp) in [
             ("sched_fork", "sched_process_fork"),
             ("sched_exec", "sched_process_exec"),
@@ -236,6 +240,7 @@ impl LiveCapture {
             purge: HashSet::new(),
             plain_addrs: std::collections::HashMap::new(),
             fd_addrs: std::collections::HashMap::new(),
+            go_loaded: false,
         };
         // Most programs use the system libssl (or libgnutls): attaching them up front means a new
         // target (a child, an exec'd name) is captured from its first call, before any rescan.
@@ -331,6 +336,12 @@ impl LiveCapture {
         use std::os::unix::fs::MetadataExt;
         if !self.attached.insert((meta.dev(), meta.ino())) {
             return Ok(());
+        }
+        if !self.go_loaded {
+            for prog in go::PROGRAMS {
+                load_uprobe(&mut self.ebpf, prog)?;
+            }
+            self.go_loaded = true;
         }
         go::attach(&mut self.ebpf, plan, path, shown)
     }
@@ -705,13 +716,23 @@ impl LiveCapture {
             return Ok(());
         }
         let path: PathBuf = open_path.to_path_buf();
-        for (prog, sym) in ENTRY_PROBES {
-            if !self.inspector.elf_exports(&path, sym) {
-                continue;
-            }
-            attach_uprobe(&mut self.ebpf, prog, sym, &path, shown)?;
-            if RETURN_PROBED.contains(sym) {
-                attach_uprobe(&mut self.ebpf, "ssl_call_ret", sym, &path, shown)?;
+        // GnuTLS's record calls have SSL_write/SSL_read's shape (session, buffer, length →
+        // count), so the same programs serve.
+        let pairs = placement::plan_object(&path).map_err(|detail| LiveError::Attach {
+            what: shown.display().to_string(),
+            detail,
+        })?;
+        for pair in &pairs {
+            let prog = data_program(pair.write, pair.placement.abi);
+            let at = || UProbeAttachLocation::AbsoluteOffset(pair.offset);
+            let what = &pair.placement.what;
+            attach_uprobe_at(&mut self.ebpf, prog, at(), what, &path, shown)?;
+            attach_uprobe_at(&mut self.ebpf, "ssl_call_ret", at(), what, &path, shown)?;
+        }
+        for (prog, sym) in CONTROL_PROBES {
+            if self.inspector.elf_exports(&path, sym) {
+                let at = UProbeAttachLocation::Symbol(sym);
+                attach_uprobe_at(&mut self.ebpf, prog, at, sym, &path, shown)?;
             }
         }
         Ok(())
@@ -728,18 +749,19 @@ fn load_uprobe(ebpf: &mut Ebpf, prog: &str) -> Result<(), LiveError> {
         .map_err(|e| LiveError::Load(format!("{prog}: {}", verifier_detail(&e))))
 }
 
-fn attach_uprobe(
+fn attach_uprobe_at(
     ebpf: &mut Ebpf,
     prog: &str,
-    sym: &str,
+    at: UProbeAttachLocation,
+    what: &str,
     path: &Path,
     shown: &Path,
 ) -> Result<(), LiveError> {
     let p: &mut UProbe = program(ebpf, prog)?;
-    p.attach(sym, path, UProbeScope::AllProcesses)
+    p.attach(at, path, UProbeScope::AllProcesses)
         .map(|_| ())
         .map_err(|e| LiveError::Attach {
-            what: format!("{prog} to {sym} in {}", shown.display()),
+            what: format!("{prog} to {what} in {}", shown.display()),
             detail: format!("{e:#}"),
         })
 }

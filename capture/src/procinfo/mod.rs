@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::golang::plan::GoPlan;
+use crate::placement::{self, ProbePair};
 
 mod elf;
 mod maps;
@@ -224,6 +225,8 @@ struct ObjFacts {
     go: Option<bool>,
     /// Where to probe a Go executable, or why not (computed once per file: it decodes code).
     go_plan: Option<Result<GoPlan, String>>,
+    /// Where the TLS data probes of an OpenSSL/GnuTLS object go (decoded once per file).
+    tls_probes: Option<Result<Vec<ProbePair>, String>>,
     static_marker: Option<Option<&'static str>>,
 }
 
@@ -363,6 +366,30 @@ impl Inspector {
         Some((path.to_path_buf(), plan))
     }
 
+    /// `status` with where the data probes go in the TLS library `key` (decoded once per file).
+    fn with_probes(&mut self, status: TlsStatus, key: ObjKey, paths: &[PathBuf]) -> TlsStatus {
+        let Some(path) = paths.iter().find(|p| p.exists()).cloned() else {
+            return status;
+        };
+        if self.facts(key, paths, Want::default()).is_none() {
+            return status;
+        }
+        let Some(facts) = self.objects.get_mut(&key) else {
+            return status;
+        };
+        let plan = facts
+            .tls_probes
+            .get_or_insert_with(|| placement::plan_object(&path));
+        let probes = match plan {
+            Ok(pairs) => placement::describe(pairs),
+            Err(e) => format!("cannot place probes: {e}"),
+        };
+        TlsStatus {
+            probes: Some(probes),
+            ..status
+        }
+    }
+
     /// The cached Go plan of the object `key` (known to be Go), computed from `path` once.
     fn go_plan_cached(&mut self, key: ObjKey, path: &Path) -> Option<&Result<GoPlan, String>> {
         let facts = self.objects.get_mut(&key)?;
@@ -424,7 +451,8 @@ impl Inspector {
             mappings.iter().find(|m| pred(m.file_name()))
         };
         if let Some(m) = named(&|n| n.starts_with("libssl.so")) {
-            return TlsStatus::openssl_shared(m.file_name());
+            let status = TlsStatus::openssl_shared(m.file_name());
+            return self.with_probes(status, m.key(), &candidates(pid, m));
         }
         // The executable: its own mapping (for the cache key), opened through /proc/PID/exe,
         // which works for deleted files and other mount namespaces.
@@ -442,15 +470,16 @@ impl Inspector {
         let exe_paths = vec![PathBuf::from(format!("/proc/{pid}/exe"))];
         if let Some(key) = exe_key {
             if self.exports(key, &exe_paths, &[OPENSSL_PROBE_SYMBOL])[0] {
-                return TlsStatus::openssl_in_exe();
+                return self.with_probes(TlsStatus::openssl_in_exe(), key, &exe_paths);
             }
         }
         for m in mappings {
             if Some(m.key()) == exe_key || m.file_name().starts_with("libgnutls") {
                 continue;
             }
-            if self.exports(m.key(), &candidates(pid, m), &[OPENSSL_PROBE_SYMBOL])[0] {
-                return TlsStatus::openssl_shared(m.file_name());
+            let paths = candidates(pid, m);
+            if self.exports(m.key(), &paths, &[OPENSSL_PROBE_SYMBOL])[0] {
+                return self.with_probes(TlsStatus::openssl_shared(m.file_name()), m.key(), &paths);
             }
         }
         if let Some(key) = exe_key {
@@ -473,7 +502,8 @@ impl Inspector {
             return TlsStatus::jvm();
         }
         if let Some(m) = named(&|n| n.starts_with("libgnutls.so")) {
-            return TlsStatus::gnutls(m.file_name());
+            let status = TlsStatus::gnutls(m.file_name());
+            return self.with_probes(status, m.key(), &candidates(pid, m));
         }
         if let Some(m) = named(&|n| n.starts_with("libnspr4.so"))
             .or_else(|| named(&|n| n.starts_with("libssl3.so") || n.starts_with("libnss3.so")))
