@@ -6,7 +6,6 @@ mod support;
 mod tmux;
 
 use std::process::Command;
-use std::time::Duration;
 
 use support::*;
 use tmux::Tmux;
@@ -35,7 +34,8 @@ fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
     tmux.wait_for("Pick processes");
     // Typing narrows the list to the client; Enter attaches to it.
     tmux.keys(&["-l", &client.pid().to_string()]);
-    std::thread::sleep(Duration::from_millis(300));
+    // The process list is read in the background: Enter once the client's row is there.
+    tmux.wait_for("  1 of ");
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("/echo?n=");
     assert!(screen.contains("POST"), "{screen}");
