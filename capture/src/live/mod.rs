@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
-use aya::programs::{TracePoint, UProbe};
+use aya::programs::uprobe::UProbeAttachLocation;
 use aya::Ebpf;
 use capture_ebpf::{
-    socket_key, EventHeader, SocketInfo, COMM_LEN, CTR_GO_UNPAIRED, CTR_NO_SCRATCH, CTR_READ_FAULT,
+    socket_key, SocketInfo, COMM_LEN, CTR_GO_UNPAIRED, CTR_NO_SCRATCH, CTR_READ_FAULT,
     CTR_RING_FULL, CTR_TRUNCATED_BYTES, DIR_READ, FLAG_PLAIN, HEADER_SIZE, KIND_ADDR, KIND_CLOSE,
     KIND_DATA, KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET, NUM_COUNTERS, SOCKADDR_LEN,
     SOCK_NEW,
@@ -22,94 +21,16 @@ use capture_ebpf::{
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
 use crate::exchange::UnixNanos;
-use crate::placement::{self, CallAbi};
+use crate::placement;
 use crate::procinfo::{self, Inspector};
 
 mod go;
+mod programs;
+mod records;
 
-/// The programs for data calls, by (write side, ABI at the site): the sites themselves come from
-/// [`crate::placement::plan_object`], which decodes each object to find the cheapest sound one.
-fn data_program(write: bool, abi: CallAbi) -> &'static str {
-    match (write, abi) {
-        (true, CallAbi::CountReturned) => "ssl_write",
-        (true, CallAbi::CountThroughPointer) => "ssl_write_ex",
-        (false, CallAbi::CountReturned) => "ssl_read",
-        (false, CallAbi::CountThroughPointer) => "ssl_read_ex",
-    }
-}
-/// Uprobe programs on per-connection functions, by exported name (a few calls per connection:
-/// their entries are probed wherever they are).
-const CONTROL_PROBES: &[(&str, &str)] = &[
-    ("ssl_set_fd", "SSL_set_fd"),
-    ("ssl_free", "SSL_free"),
-    // `gnutls_deinit` ends a session as `SSL_free` does.
-    ("ssl_free", "gnutls_deinit"),
-];
-/// Every entry program: loaded once at start.
-const ENTRY_PROGRAMS: &[&str] = &[
-    "ssl_write",
-    "ssl_write_ex",
-    "ssl_read",
-    "ssl_read_ex",
-    "ssl_set_fd",
-    "ssl_free",
-];
-/// Any of these marks an object as a TLS library worth attaching to (OpenSSL or GnuTLS).
-pub const TLS_SYMBOLS: &[&str] = &[
-    "SSL_write",
-    "SSL_read",
-    "SSL_write_ex",
-    "SSL_read_ex",
-    "gnutls_record_send",
-    "gnutls_record_recv",
-];
-/// Syscalls whose entry reveals the socket fd behind an in-flight SSL call.
-const FD_SYSCALLS: &[&str] = &[
-    "sys_enter_read",
-    "sys_enter_write",
-    "sys_enter_readv",
-    "sys_enter_writev",
-    "sys_enter_sendto",
-    "sys_enter_recvfrom",
-    "sys_enter_sendmsg",
-    "sys_enter_recvmsg",
-];
-/// Plain socket capture: entry programs and the syscalls they attach to (each program also does
-/// `sys_enter_fd`'s work, which is then not attached).
-const PLAIN_ENTRY: &[(&str, &[&str])] = &[
-    ("io_enter_write", &["sys_enter_write", "sys_enter_sendto"]),
-    ("io_enter_read", &["sys_enter_read"]),
-    ("io_enter_recvfrom", &["sys_enter_recvfrom"]),
-    ("io_enter_writev", &["sys_enter_writev"]),
-    ("io_enter_readv", &["sys_enter_readv"]),
-    ("io_enter_sendmsg", &["sys_enter_sendmsg"]),
-    ("io_enter_recvmsg", &["sys_enter_recvmsg"]),
-    ("sock_enter_socket", &["sys_enter_socket"]),
-    (
-        "sock_enter_accept",
-        &["sys_enter_accept", "sys_enter_accept4"],
-    ),
-    ("sock_enter_close", &["sys_enter_close"]),
-    ("sock_enter_connect", &["sys_enter_connect"]),
-    ("sock_exit_connect", &["sys_exit_connect"]),
-    (
-        "io_exit",
-        &[
-            "sys_exit_write",
-            "sys_exit_sendto",
-            "sys_exit_read",
-            "sys_exit_recvfrom",
-            "sys_exit_writev",
-            "sys_exit_readv",
-            "sys_exit_sendmsg",
-            "sys_exit_recvmsg",
-        ],
-    ),
-    (
-        "sock_exit_new",
-        &["sys_exit_socket", "sys_exit_accept", "sys_exit_accept4"],
-    ),
-];
+use programs::*;
+pub use records::now;
+use records::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
@@ -329,12 +250,7 @@ impl LiveCapture {
         path: &Path,
         shown: &Path,
     ) -> Result<(), LiveError> {
-        let meta = std::fs::metadata(path).map_err(|e| LiveError::Attach {
-            what: shown.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        use std::os::unix::fs::MetadataExt;
-        if !self.attached.insert((meta.dev(), meta.ino())) {
+        if !self.first_attach(path, shown)? {
             return Ok(());
         }
         if !self.go_loaded {
@@ -696,6 +612,17 @@ impl LiveCapture {
         Ok(())
     }
 
+    /// Whether the file at `path` gets its probes now: false when this (dev, inode) already has
+    /// them (another path to the same file, another process running it).
+    fn first_attach(&mut self, path: &Path, shown: &Path) -> Result<bool, LiveError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).map_err(|e| LiveError::Attach {
+            what: shown.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(self.attached.insert((meta.dev(), meta.ino())))
+    }
+
     /// Attaches every probe whose function `open_path` exports, once per (dev, inode).
     /// `shown` is the path used in messages.
     fn attach_object(&mut self, open_path: &Path, shown: &Path) -> Result<(), LiveError> {
@@ -707,12 +634,7 @@ impl LiveCapture {
         {
             return Ok(());
         }
-        let meta = std::fs::metadata(open_path).map_err(|e| LiveError::Attach {
-            what: shown.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        use std::os::unix::fs::MetadataExt;
-        if !self.attached.insert((meta.dev(), meta.ino())) {
+        if !self.first_attach(open_path, shown)? {
             return Ok(());
         }
         let path: PathBuf = open_path.to_path_buf();
@@ -740,171 +662,5 @@ impl LiveCapture {
 
     fn wall_clock(&self, mono_ns: u64) -> UnixNanos {
         (mono_ns as i128 + self.clock_offset).max(0) as UnixNanos
-    }
-}
-
-fn load_uprobe(ebpf: &mut Ebpf, prog: &str) -> Result<(), LiveError> {
-    let p: &mut UProbe = program(ebpf, prog)?;
-    p.load()
-        .map_err(|e| LiveError::Load(format!("{prog}: {}", verifier_detail(&e))))
-}
-
-fn attach_uprobe_at(
-    ebpf: &mut Ebpf,
-    prog: &str,
-    at: UProbeAttachLocation,
-    what: &str,
-    path: &Path,
-    shown: &Path,
-) -> Result<(), LiveError> {
-    let p: &mut UProbe = program(ebpf, prog)?;
-    p.attach(at, path, UProbeScope::AllProcesses)
-        .map(|_| ())
-        .map_err(|e| LiveError::Attach {
-            what: format!("{prog} to {what} in {}", shown.display()),
-            detail: format!("{e:#}"),
-        })
-}
-
-fn attach_tracepoint(
-    ebpf: &mut Ebpf,
-    prog: &str,
-    points: &[(&str, &str)],
-) -> Result<(), LiveError> {
-    let p: &mut TracePoint = program(ebpf, prog)?;
-    p.load()
-        .map_err(|e| LiveError::Load(format!("{prog}: {}", verifier_detail(&e))))?;
-    for (category, name) in points {
-        p.attach(category, name).map_err(|e| LiveError::Attach {
-            what: format!("tracepoint {category}/{name}"),
-            detail: format!("{e:#}"),
-        })?;
-    }
-    Ok(())
-}
-
-pub(crate) fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, LiveError>
-where
-    &'a mut T: TryFrom<&'a mut aya::programs::Program>,
-{
-    ebpf.program_mut(name)
-        .ok_or_else(|| LiveError::Load(format!("program {name} missing from the object")))?
-        .try_into()
-        .map_err(|_| LiveError::Load(format!("program {name} has an unexpected type")))
-}
-
-/// The verifier's log is long; its last lines say why.
-fn verifier_detail(e: &aya::programs::ProgramError) -> String {
-    let text = format!("{e:#}");
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines.len().saturating_sub(6);
-    lines[tail..].join(" | ")
-}
-
-/// `SocketInfo` as the u64 the map holds (`repr(C)`: `gen` first, then `state`).
-fn socket_info_value(info: SocketInfo) -> u64 {
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&info.gen.to_ne_bytes());
-    b[4..].copy_from_slice(&info.state.to_ne_bytes());
-    u64::from_ne_bytes(b)
-}
-
-/// A `struct sockaddr_in` or `sockaddr_in6` (IPv4-mapped IPv6 shown as IPv4).
-fn parse_sockaddr(raw: &[u8]) -> Option<std::net::SocketAddr> {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-    let family = u16::from_ne_bytes([*raw.first()?, *raw.get(1)?]);
-    let port = u16::from_be_bytes([*raw.get(2)?, *raw.get(3)?]);
-    let ip = match i32::from(family) {
-        libc::AF_INET => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(raw.get(4..8)?).ok()?)),
-        libc::AF_INET6 => {
-            let v6 = Ipv6Addr::from(<[u8; 16]>::try_from(raw.get(8..24)?).ok()?);
-            match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6(v6),
-            }
-        }
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
-}
-
-fn parse_header(rec: &[u8]) -> Option<EventHeader> {
-    if rec.len() < HEADER_SIZE {
-        return None;
-    }
-    // SAFETY: the record holds at least HEADER_SIZE bytes written by the kernel programs as an
-    // `EventHeader` (plain integers, every bit pattern valid); read_unaligned copes with any
-    // alignment of the ring-buffer slice.
-    Some(unsafe { std::ptr::read_unaligned(rec.as_ptr().cast::<EventHeader>()) })
-}
-
-/// The process name carried by a `ProcEvent` record.
-fn record_comm(rec: &[u8]) -> Option<String> {
-    let raw = rec.get(HEADER_SIZE..HEADER_SIZE + COMM_LEN)?;
-    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    (end > 0).then(|| String::from_utf8_lossy(&raw[..end]).into_owned())
-}
-
-fn comm_key(name: &str) -> [u8; COMM_LEN] {
-    let mut key = [0u8; COMM_LEN];
-    // The kernel keeps 15 bytes of a name plus the NUL.
-    for (k, b) in key.iter_mut().zip(name.bytes().take(COMM_LEN - 1)) {
-        *k = b;
-    }
-    key
-}
-
-fn tgid_of(pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-fn clock_ns(clock: libc::clockid_t) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer for the duration of the call.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
-}
-
-fn clock_offset() -> i128 {
-    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-/// Wall-clock now, in the events' time base.
-pub fn now() -> UnixNanos {
-    clock_ns(libc::CLOCK_REALTIME).max(0) as UnixNanos
-}
-
-/// Tracepoints are found through tracefs, which a minimal system may not have mounted.
-fn ensure_tracefs() {
-    let dir = Path::new("/sys/kernel/tracing");
-    let populated = std::fs::read_dir(dir)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if populated {
-        return;
-    }
-    let cstr = |s: &str| std::ffi::CString::new(s).ok();
-    if let (Some(src), Some(target), Some(fstype)) = (
-        cstr("tracefs"),
-        cstr("/sys/kernel/tracing"),
-        cstr("tracefs"),
-    ) {
-        // SAFETY: valid NUL-terminated strings; a failure leaves the attach error to explain.
-        unsafe {
-            libc::mount(
-                src.as_ptr(),
-                target.as_ptr(),
-                fstype.as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        };
     }
 }

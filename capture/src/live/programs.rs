@@ -1,0 +1,179 @@
+//! Which kernel programs go where, and loading and attaching them (aya).
+use std::path::Path;
+
+use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
+use aya::programs::{TracePoint, UProbe};
+use aya::Ebpf;
+
+use super::LiveError;
+use crate::placement::CallAbi;
+
+/// The programs for data calls, by (write side, ABI at the site): the sites themselves come from
+/// [`crate::placement::plan_object`], which decodes each object to find the cheapest sound one.
+pub(super) fn data_program(write: bool, abi: CallAbi) -> &'static str {
+    match (write, abi) {
+        (true, CallAbi::CountReturned) => "ssl_write",
+        (true, CallAbi::CountThroughPointer) => "ssl_write_ex",
+        (false, CallAbi::CountReturned) => "ssl_read",
+        (false, CallAbi::CountThroughPointer) => "ssl_read_ex",
+    }
+}
+/// Uprobe programs on per-connection functions, by exported name (a few calls per connection:
+/// their entries are probed wherever they are).
+pub(super) const CONTROL_PROBES: &[(&str, &str)] = &[
+    ("ssl_set_fd", "SSL_set_fd"),
+    ("ssl_free", "SSL_free"),
+    // `gnutls_deinit` ends a session as `SSL_free` does.
+    ("ssl_free", "gnutls_deinit"),
+];
+/// Every entry program: loaded once at start.
+pub(super) const ENTRY_PROGRAMS: &[&str] = &[
+    "ssl_write",
+    "ssl_write_ex",
+    "ssl_read",
+    "ssl_read_ex",
+    "ssl_set_fd",
+    "ssl_free",
+];
+/// Any of these marks an object as a TLS library worth attaching to (OpenSSL or GnuTLS).
+pub const TLS_SYMBOLS: &[&str] = &[
+    "SSL_write",
+    "SSL_read",
+    "SSL_write_ex",
+    "SSL_read_ex",
+    "gnutls_record_send",
+    "gnutls_record_recv",
+];
+/// Syscalls whose entry reveals the socket fd behind an in-flight SSL call.
+pub(super) const FD_SYSCALLS: &[&str] = &[
+    "sys_enter_read",
+    "sys_enter_write",
+    "sys_enter_readv",
+    "sys_enter_writev",
+    "sys_enter_sendto",
+    "sys_enter_recvfrom",
+    "sys_enter_sendmsg",
+    "sys_enter_recvmsg",
+];
+/// Plain socket capture: entry programs and the syscalls they attach to (each program also does
+/// `sys_enter_fd`'s work, which is then not attached).
+pub(super) const PLAIN_ENTRY: &[(&str, &[&str])] = &[
+    ("io_enter_write", &["sys_enter_write", "sys_enter_sendto"]),
+    ("io_enter_read", &["sys_enter_read"]),
+    ("io_enter_recvfrom", &["sys_enter_recvfrom"]),
+    ("io_enter_writev", &["sys_enter_writev"]),
+    ("io_enter_readv", &["sys_enter_readv"]),
+    ("io_enter_sendmsg", &["sys_enter_sendmsg"]),
+    ("io_enter_recvmsg", &["sys_enter_recvmsg"]),
+    ("sock_enter_socket", &["sys_enter_socket"]),
+    (
+        "sock_enter_accept",
+        &["sys_enter_accept", "sys_enter_accept4"],
+    ),
+    ("sock_enter_close", &["sys_enter_close"]),
+    ("sock_enter_connect", &["sys_enter_connect"]),
+    ("sock_exit_connect", &["sys_exit_connect"]),
+    (
+        "io_exit",
+        &[
+            "sys_exit_write",
+            "sys_exit_sendto",
+            "sys_exit_read",
+            "sys_exit_recvfrom",
+            "sys_exit_writev",
+            "sys_exit_readv",
+            "sys_exit_sendmsg",
+            "sys_exit_recvmsg",
+        ],
+    ),
+    (
+        "sock_exit_new",
+        &["sys_exit_socket", "sys_exit_accept", "sys_exit_accept4"],
+    ),
+];
+
+pub(super) fn load_uprobe(ebpf: &mut Ebpf, prog: &str) -> Result<(), LiveError> {
+    let p: &mut UProbe = program(ebpf, prog)?;
+    p.load()
+        .map_err(|e| LiveError::Load(format!("{prog}: {}", verifier_detail(&e))))
+}
+
+pub(super) fn attach_uprobe_at(
+    ebpf: &mut Ebpf,
+    prog: &str,
+    at: UProbeAttachLocation,
+    what: &str,
+    path: &Path,
+    shown: &Path,
+) -> Result<(), LiveError> {
+    let p: &mut UProbe = program(ebpf, prog)?;
+    p.attach(at, path, UProbeScope::AllProcesses)
+        .map(|_| ())
+        .map_err(|e| LiveError::Attach {
+            what: format!("{prog} to {what} in {}", shown.display()),
+            detail: format!("{e:#}"),
+        })
+}
+
+pub(super) fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    prog: &str,
+    points: &[(&str, &str)],
+) -> Result<(), LiveError> {
+    let p: &mut TracePoint = program(ebpf, prog)?;
+    p.load()
+        .map_err(|e| LiveError::Load(format!("{prog}: {}", verifier_detail(&e))))?;
+    for (category, name) in points {
+        p.attach(category, name).map_err(|e| LiveError::Attach {
+            what: format!("tracepoint {category}/{name}"),
+            detail: format!("{e:#}"),
+        })?;
+    }
+    Ok(())
+}
+
+pub(crate) fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, LiveError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| LiveError::Load(format!("program {name} missing from the object")))?
+        .try_into()
+        .map_err(|_| LiveError::Load(format!("program {name} has an unexpected type")))
+}
+
+/// The verifier's log is long; its last lines say why.
+pub(super) fn verifier_detail(e: &aya::programs::ProgramError) -> String {
+    let text = format!("{e:#}");
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines.len().saturating_sub(6);
+    lines[tail..].join(" | ")
+}
+
+/// Tracepoints are found through tracefs, which a minimal system may not have mounted.
+pub(super) fn ensure_tracefs() {
+    let dir = Path::new("/sys/kernel/tracing");
+    let populated = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if populated {
+        return;
+    }
+    let cstr = |s: &str| std::ffi::CString::new(s).ok();
+    if let (Some(src), Some(target), Some(fstype)) = (
+        cstr("tracefs"),
+        cstr("/sys/kernel/tracing"),
+        cstr("tracefs"),
+    ) {
+        // SAFETY: valid NUL-terminated strings; a failure leaves the attach error to explain.
+        unsafe {
+            libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                fstype.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+    }
+}
