@@ -237,7 +237,7 @@ start_apitop() {
 # Bytes the counter has read so far: settles once apitop has printed what it holds.
 counter_read() { awk '/^rchar:/ { print $2 }' "/proc/$counter_pid/io" 2>/dev/null || echo gone; }
 
-# stop_apitop WORKLOAD RUN: ends apitop and its counter; sets exch, drops and conns.
+# stop_apitop TAG: ends apitop and its counter; sets exch, drops and conns.
 stop_apitop() {
   stop_tracer || die "apitop failed: $(tail -5 "$tmp/apitop.err")"
   wait "$counter_pid" || die "the line counter failed"
@@ -249,7 +249,7 @@ stop_apitop() {
   drops="$(echo "$summary" | sed -n 's/.*drops: \([0-9]*\).*/\1/p')"
   conns="$(echo "$summary" | sed -n 's/.* \([0-9]*\) connections.*/\1/p')"
   [ -n "$drops" ] || die "no summary line from apitop: $(tail -3 "$tmp/apitop.err")"
-  cp "$tmp/apitop.err" "$tmp/apitop.err.$1.$2"
+  cp "$tmp/apitop.err" "$tmp/apitop.err.$1"
 }
 
 # ---- one measurement --------------------------------------------------------------------------
@@ -283,7 +283,7 @@ measure() { # MODE WORKLOAD RUN
       hits="$(awk -F': ' '/^@(entry|ret)\[/ { n += $2 } END { print n + 0 }' "$tmp/bpftrace.out")"
       [ "$hits" -gt 0 ] || die "$mode: no probe on $LIBSSL fired: $(cat "$tmp/bpftrace.out" "$tmp/bpftrace.err")"
       record "$mode" "$w" hits "$hits"
-      cp "$tmp/bpftrace.out" "$tmp/bpftrace.out.$w.$run"
+      cp "$tmp/bpftrace.out" "$tmp/bpftrace.out.$w.$mode.$run"
       extra=", $(awk -v h="$hits" -v r="$reqs" 'BEGIN { printf "%.2f", h / r }') hits/req"
       ;;
     apitop | apitop-no-plain)
@@ -291,7 +291,7 @@ measure() { # MODE WORKLOAD RUN
       t1="$(cpu_ticks "$tracer_pid")"
       hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/$tracer_pid/status")"
       local exch drops conns
-      stop_apitop "$w" "$run"
+      stop_apitop "$w.$mode.$run"
       record "$mode" "$w" exch "$exch"
       record "$mode" "$w" drops "$drops"
       record "$mode" "$w" cpu "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')"
@@ -318,7 +318,7 @@ short_conns() {
   t1="$(cpu_ticks "$tracer_pid")"
   hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/$tracer_pid/status")"
   n1="$(served)"
-  stop_apitop conns 1
+  stop_apitop "curl"
   record conns curl exch "$exch"
   record conns curl drops "$drops"
   record conns curl conns "${conns:-?}"
@@ -334,7 +334,7 @@ short_conns() {
 n=0
 for w in $WORKLOADS; do for mode in $MODES; do runs "$mode" "$w" && n=$((n + 1)); done; done
 [ "$n" -gt 0 ] || die "no (workload, mode) pair to run: the plain workloads run only untraced and apitop"
-log "$RUNS runs x $n (workload, mode) pairs, ${WARMUP}s warm-up + ${DURATION}s each, then $CONNS curls (~$(((RUNS * n * (WARMUP + DURATION + 3) + CONNS / 50) / 60 + 1)) min)"
+log "$RUNS runs x $n (workload, mode) pairs, ${WARMUP}s warm-up + ${DURATION}s each, then $CONNS curls (~$(((RUNS * n * (WARMUP + DURATION + 3) + CONNS / 30) / 60 + 1)) min)"
 for run in $(seq "$RUNS"); do
   for w in $WORKLOADS; do
     for mode in $MODES; do

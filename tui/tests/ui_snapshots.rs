@@ -41,7 +41,16 @@ fn procs() -> Vec<ProcessRow> {
             TlsStatus::openssl_shared("libssl.so.3"),
             &[],
         ),
-        row(2210, "ada", "node", TlsStatus::openssl_in_exe(), &[3000]),
+        row(
+            2210,
+            "ada",
+            "node",
+            TlsStatus {
+                probes: Some("SSL_write+0 push %rbp (emulated)".into()),
+                ..TlsStatus::openssl_in_exe()
+            },
+            &[3000],
+        ),
         row(
             3001,
             "svc",

@@ -116,8 +116,14 @@ fn matches(p: &ProcessRow, q: &str) -> bool {
 /// What attaching to `p` will and will not show.
 pub fn expectation(p: &ProcessInfo) -> String {
     if p.tls.capturable {
+        let probes = p
+            .tls
+            .probes
+            .as_deref()
+            .map(|w| format!(" · probes: {w}"))
+            .unwrap_or_default();
         format!(
-            "{} ({}): its TLS traffic via {} will be seen (HTTP/1.1, HTTP/2); plaintext sockets won't",
+            "{} ({}): its TLS traffic via {} will be seen (HTTP/1.1, HTTP/2){probes}",
             p.comm, p.pid, p.tls.reason
         )
     } else {
