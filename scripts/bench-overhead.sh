@@ -5,7 +5,7 @@
 # captured per request served; then 1,000 short TLS connections. Prints one table. Root; installs
 # nginx-light, nghttp2-client (h2load) and bpftrace with apt-get.
 #
-#   sudo bash scripts/bench-overhead.sh                 # about 14 minutes
+#   sudo bash scripts/bench-overhead.sh                 # about 15 minutes
 #   sudo DURATION=2 RUNS=1 bash scripts/bench-overhead.sh
 #
 # Server: nginx (worker_processes 1, access_log off, sendfile off so that plain capture sees
@@ -69,6 +69,18 @@ done
 for w in $WORKLOADS; do
   case $w in h1-300 | h1-64k | h2-300 | h2-64k | plain-300 | plain-64k) ;; *) die "unknown workload '$w'" ;; esac
 done
+# runs MODE WORKLOAD: whether the pair is measured.
+runs() { [[ $2 != plain-* ]] || [[ $1 == untraced || $1 == apitop ]]; }
+n=0 secs=0
+for w in $WORKLOADS; do
+  for mode in $MODES; do
+    runs "$mode" "$w" || continue
+    # Besides the load: bpftrace takes ~2 s to attach, apitop ~4 s to attach, drain and detach.
+    case $mode in untraced) o=0 ;; entry-*) o=2 ;; *) o=4 ;; esac
+    n=$((n + 1)) secs=$((secs + WARMUP + DURATION + o))
+  done
+done
+[ "$n" -gt 0 ] || die "no (workload, mode) pair to run: the plain workloads run only untraced and apitop"
 LIBSSL=/usr/lib/x86_64-linux-gnu/libssl.so.3
 LIBCRYPTO=/usr/lib/x86_64-linux-gnu/libcrypto.so.3
 [ -f "$LIBSSL" ] && [ -f "$LIBCRYPTO" ] || die "no OpenSSL 3 at $LIBSSL (x86-64 Debian/Ubuntu layout expected)"
@@ -206,8 +218,6 @@ workload_args() {
     plain-64k) echo "--h1 -c $CLIENTS $plain/64k.json" ;;
   esac
 }
-# runs MODE WORKLOAD: whether the pair is measured.
-runs() { [[ $2 != plain-* ]] || [[ $1 == untraced || $1 == apitop ]]; }
 
 # ---- tracers ----------------------------------------------------------------------------------
 probe_prog() {
@@ -331,10 +341,7 @@ short_conns() {
 }
 
 # ---- the runs ---------------------------------------------------------------------------------
-n=0
-for w in $WORKLOADS; do for mode in $MODES; do runs "$mode" "$w" && n=$((n + 1)); done; done
-[ "$n" -gt 0 ] || die "no (workload, mode) pair to run: the plain workloads run only untraced and apitop"
-log "$RUNS runs x $n (workload, mode) pairs, ${WARMUP}s warm-up + ${DURATION}s each, then $CONNS curls (~$(((RUNS * n * (WARMUP + DURATION + 3) + CONNS / 30) / 60 + 1)) min)"
+log "$RUNS runs x $n (workload, mode) pairs, ${WARMUP}s warm-up + ${DURATION}s each, then $CONNS curls (~$(((RUNS * secs + CONNS / 30 + 10) / 60 + 1)) min)"
 for run in $(seq "$RUNS"); do
   for w in $WORKLOADS; do
     for mode in $MODES; do
