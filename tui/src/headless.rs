@@ -72,13 +72,16 @@ struct Notes {
 }
 
 /// Prints and clears `out`; false once stdout is gone (a closed pipe ends the capture quietly).
+/// The exchanges of one drain are written and flushed together: a line still leaves within one
+/// drain interval, without a write syscall per exchange (a quarter of apitop's CPU at 20k/s).
 fn print(w: &mut impl Write, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
-    let mut ok = true;
+    let mut lines = Vec::new();
     for o in out.drain(..) {
         match o {
             Output::Exchange(x) => {
-                let line = crate::json::exchange(&x).to_string();
-                ok &= writeln!(w, "{line}").and_then(|_| w.flush()).is_ok();
+                // Writing to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut lines, &crate::json::exchange(&x));
+                lines.push(b'\n');
             }
             Output::Opaque(c) => eprintln!("{}", crate::json::opaque_line(&c)),
             Output::Process { pid, comm, .. } => {
@@ -96,7 +99,7 @@ fn print(w: &mut impl Write, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
         }
     }
     notes.started = true;
-    ok
+    lines.is_empty() || w.write_all(&lines).and_then(|_| w.flush()).is_ok()
 }
 
 /// How often the ring buffer is drained when the kernel does not wake the reader sooner.
