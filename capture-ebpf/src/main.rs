@@ -10,4 +10,6 @@ fn main() {}
 #[cfg(target_arch = "bpf")]
 mod go;
 #[cfg(target_arch = "bpf")]
+mod plain;
+#[cfg(target_arch = "bpf")]
 mod probes;

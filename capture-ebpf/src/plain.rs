@@ -1,0 +1,502 @@
+//! Plain (non-TLS) sockets.
+//!
+//! A target's TCP sockets are tracked from `socket()` (AF_INET/AF_INET6, SOCK_STREAM) and
+//! `accept()` on a tracked listener; userspace adds the ones that existed before attach. Reads and
+//! writes on them are saved at syscall entry and copied out at exit, unless the thread is inside
+//! an SSL call (ciphertext) or the socket's first bytes were a TLS record (a handshake made outside
+//! SSL_read/SSL_write, or a TLS library without probes).
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns,
+        generated::{bpf_loop, bpf_probe_read_user, bpf_ringbuf_output},
+    },
+    macros::{map, tracepoint},
+    maps::{HashMap, PerCpuArray},
+    programs::TracePointContext,
+};
+use capture_ebpf::*;
+
+use crate::probes::{count, data_flags, emit_small, header, is_target, CALLS, EVENTS, SCRATCH};
+
+/// TCP sockets of targets: `socket_key(tgid, fd)` → generation and state.
+#[map]
+static SOCKETS: HashMap<u64, SocketInfo> = HashMap::with_max_entries(65536, 0);
+/// Plain socket reads and writes in flight, by thread.
+#[map]
+static PLAIN: HashMap<u64, PlainCall> = HashMap::with_max_entries(16384, 0);
+/// `socket()`/`accept()` calls in flight whose result is a target's TCP socket, by thread.
+#[map]
+static NEW_SOCK: HashMap<u64, u8> = HashMap::with_max_entries(16384, 0);
+/// `connect()`/`accept()` calls in flight on tracked sockets: (sockaddr pointer, fd), by thread.
+#[map]
+static ADDR_CALLS: HashMap<u64, [u64; 2]> = HashMap::with_max_entries(16384, 0);
+
+const MODE_BUF: u8 = 0;
+const MODE_VEC: u8 = 1;
+const MODE_MSG: u8 = 2;
+const MSG_PEEK: u64 = 2;
+const AF_INET: u64 = 2;
+const AF_INET6: u64 = 10;
+const SOCK_STREAM: u64 = 1;
+
+/// Shared by the syscall entry programs below. Every syscall attached here has the fd at offset
+/// 16 and the buffer (or iovec array, or msghdr) at 24; `flags_at` is the offset of the flags
+/// argument (0: none).
+#[inline(always)]
+fn io_enter(ctx: &TracePointContext, dir: u8, mode: u8, flags_at: usize) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: fd is at offset 16 in every syscall entry tracepoint attached here.
+    let Ok(fd) = (unsafe { ctx.read_at::<u64>(16) }) else {
+        return 0;
+    };
+    if let Some(args) = CALLS.get_ptr_mut(&id) {
+        // Inside an SSL call: the syscall reveals the connection's fd, and its bytes are
+        // ciphertext.
+        // SAFETY: map value owned by this thread's in-flight call.
+        unsafe { (*args).fd = fd as i32 };
+        return 0;
+    }
+    let tgid = (id >> 32) as u32;
+    let sock = socket_key(tgid, fd as u32);
+    // SAFETY: value copied out.
+    let info = match unsafe { SOCKETS.get(&sock) } {
+        Some(i) => *i,
+        None => return 0,
+    };
+    if info.state == SOCK_TLS || !is_target(tgid) {
+        return 0;
+    }
+    if flags_at != 0 {
+        // SAFETY: offset checked against the format files of recvfrom (40) and recvmsg (32).
+        let flags = unsafe { ctx.read_at::<u64>(flags_at) }.unwrap_or(0);
+        if flags & MSG_PEEK != 0 {
+            return 0;
+        }
+    }
+    // SAFETY: the second argument is at offset 24.
+    let Ok(p) = (unsafe { ctx.read_at::<u64>(24) }) else {
+        return 0;
+    };
+    let (buf, iovcnt) = match mode {
+        MODE_BUF => (p, 0),
+        // SAFETY: vlen is at offset 32 in readv/writev.
+        MODE_VEC => (p, unsafe { ctx.read_at::<u64>(32) }.unwrap_or(0)),
+        _ => {
+            // struct user_msghdr: msg_iov at 16, msg_iovlen at 24. Read, never written.
+            // SAFETY: checked helper reads of the traced process's memory.
+            let iov = unsafe { aya_ebpf::helpers::bpf_probe_read_user((p + 16) as *const u64) }
+                .unwrap_or(0);
+            // SAFETY: as above.
+            let n = unsafe { aya_ebpf::helpers::bpf_probe_read_user((p + 24) as *const u64) }
+                .unwrap_or(0);
+            (iov, n)
+        }
+    };
+    if buf == 0 || (mode != MODE_BUF && iovcnt == 0) {
+        return 0;
+    }
+    let call = PlainCall {
+        sock,
+        buf,
+        iovcnt,
+        gen: info.gen,
+        fd: fd as i32,
+        dir,
+        _pad: [0; 7],
+    };
+    let _ = PLAIN.insert(&id, &call, 0);
+    0
+}
+
+#[tracepoint]
+pub fn io_enter_write(ctx: TracePointContext) -> u32 {
+    io_enter(&ctx, DIR_WRITE, MODE_BUF, 0)
+}
+
+#[tracepoint]
+pub fn io_enter_read(ctx: TracePointContext) -> u32 {
+    io_enter(&ctx, DIR_READ, MODE_BUF, 0)
+}
+
+#[tracepoint]
+pub fn io_enter_recvfrom(ctx: TracePointContext) -> u32 {
+    io_enter(&ctx, DIR_READ, MODE_BUF, 40)
+}
+
+#[tracepoint]
+pub fn io_enter_writev(ctx: TracePointContext) -> u32 {
+    io_enter(&ctx, DIR_WRITE, MODE_VEC, 0)
+}
+
+#[tracepoint]
+pub fn io_enter_readv(ctx: TracePointContext) -> u32 {
+    io_enter(&ctx, DIR_READ, MODE_VEC, 0)
+}
+
+#[tracepoint]
+pub fn io_enter_sendmsg(ctx: TracePointContext) -> u32 {
+    io_enter(&ctx, DIR_WRITE, MODE_MSG, 0)
+}
+
+#[tracepoint]
+pub fn io_enter_recvmsg(ctx: TracePointContext) -> u32 {
+    io_enter(&ctx, DIR_READ, MODE_MSG, 32)
+}
+
+/// Attached to the exits of every syscall above: emits the bytes transferred.
+#[tracepoint]
+pub fn io_exit(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: copied out before the entry is removed.
+    let call = match unsafe { PLAIN.get(&id) } {
+        Some(c) => *c,
+        None => return 0,
+    };
+    let _ = PLAIN.remove(&id);
+    // SAFETY: ret is at offset 16 in every syscall exit tracepoint.
+    let ret = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
+    if ret > 0 {
+        emit_plain(&call, ret as u64);
+    }
+    0
+}
+
+/// State of [`emit_plain`]'s loop: the segment being copied and the iovecs still to load. Kept
+/// in a per-CPU map rather than on the stack: the verifier follows stack values exactly through
+/// each iteration (offset 0, 16 KiB, 32 KiB, ...) and never converges, map values it does not.
+#[map]
+static IOLOOP: PerCpuArray<IoLoop> = PerCpuArray::with_max_entries(1, 0);
+
+#[repr(C)]
+struct IoLoop {
+    header: EventHeader,
+    sock: u64,
+    /// Next `struct iovec` to load.
+    iov: u64,
+    iov_left: u64,
+    seg: u64,
+    seg_left: u64,
+    /// Bytes of the call (its return value) still to copy.
+    remaining: u64,
+    offset: u64,
+}
+
+fn emit_plain(call: &PlainCall, len: u64) {
+    let total = if len > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        len as u32
+    };
+    let mut h = header(KIND_DATA, plain_conn(call.fd as u32, call.gen), call.fd);
+    h.dir = call.dir;
+    h.total = total;
+    h.flags = FLAG_PLAIN;
+    let (iov, iov_left, seg, seg_left) = if call.iovcnt == 0 {
+        (0, 0, call.buf, total as u64)
+    } else {
+        let n = if call.iovcnt > MAX_IOVECS as u64 {
+            MAX_IOVECS as u64
+        } else {
+            call.iovcnt
+        };
+        (call.buf, n, 0, 0)
+    };
+    let Some(lp) = IOLOOP.get_ptr_mut(0) else {
+        count(CTR_NO_SCRATCH, 1);
+        return;
+    };
+    // SAFETY: this CPU's slot; programs do not nest on one CPU.
+    let lp = unsafe { &mut *lp };
+    *lp = IoLoop {
+        header: h,
+        sock: call.sock,
+        iov,
+        iov_left,
+        seg,
+        seg_left,
+        remaining: total as u64,
+        offset: 0,
+    };
+    // SAFETY: the callback takes no context; it finds its state in IOLOOP.
+    unsafe {
+        bpf_loop(
+            MAX_CHUNKS + MAX_IOVECS,
+            emit_plain_step as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    if lp.remaining > 0 {
+        count(CTR_TRUNCATED_BYTES, lp.remaining);
+    }
+}
+
+fn is_tls_record(b0: u8, b1: u8, b2: u8) -> bool {
+    // ContentType change_cipher_spec..application_data, legacy version 3.x.
+    (0x14..=0x17).contains(&b0) && b1 == 3 && b2 <= 4
+}
+
+/// One step of [`emit_plain`]: loads the next iovec, or emits one chunk of the current segment.
+/// Returns 1 to stop.
+#[inline(never)]
+extern "C" fn emit_plain_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
+    let Some(lp) = IOLOOP.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: this CPU's slot, filled by emit_plain.
+    let lp = unsafe { &mut *lp };
+    if lp.remaining == 0 {
+        return 1;
+    }
+    if lp.seg_left == 0 {
+        if lp.iov_left == 0 {
+            return 1;
+        }
+        // SAFETY: reads one `struct iovec` of the traced process with a checked helper.
+        match unsafe { aya_ebpf::helpers::bpf_probe_read_user(lp.iov as *const [u64; 2]) } {
+            Ok(v) => {
+                lp.seg = v[0];
+                lp.seg_left = v[1];
+            }
+            Err(_) => {
+                count(CTR_READ_FAULT, 1);
+                return 1;
+            }
+        }
+        lp.iov += 16;
+        lp.iov_left -= 1;
+        return 0;
+    }
+    let Some(ev) = SCRATCH.get_ptr_mut(0) else {
+        count(CTR_NO_SCRATCH, 1);
+        return 1;
+    };
+    let mut want = lp.seg_left;
+    if want > lp.remaining {
+        want = lp.remaining;
+    }
+    if want > CHUNK_SIZE as u64 {
+        want = CHUNK_SIZE as u64;
+    }
+    let mut n = want as u32;
+    if n > CHUNK_SIZE as u32 {
+        n = CHUNK_SIZE as u32;
+    }
+    // SAFETY: `ev` points at this CPU's scratch slot, used by one program at a time.
+    let ev = unsafe { &mut *ev };
+    // SAFETY: n ≤ CHUNK_SIZE, the size of `data`; the source is user memory read with a checked helper.
+    let r = unsafe {
+        bpf_probe_read_user(
+            ev.data.as_mut_ptr().cast(),
+            n,
+            lp.seg as *const core::ffi::c_void,
+        )
+    };
+    if r != 0 {
+        count(CTR_READ_FAULT, 1);
+        return 1;
+    }
+    if lp.offset == 0 {
+        if let Some(s) = SOCKETS.get_ptr_mut(&lp.sock) {
+            // SAFETY: this socket's map value; a racing thread at worst decides twice, alike.
+            let state = unsafe { (*s).state };
+            if state == SOCK_NEW || state == SOCK_UNDECIDED {
+                let decided = if n >= 3 {
+                    if is_tls_record(ev.data[0], ev.data[1], ev.data[2]) {
+                        // SAFETY: as above.
+                        unsafe { (*s).state = SOCK_TLS };
+                        lp.remaining = 0;
+                        return 1;
+                    }
+                    SOCK_PLAIN
+                } else {
+                    SOCK_UNDECIDED
+                };
+                // SAFETY: as above.
+                unsafe { (*s).state = decided };
+                if state == SOCK_NEW {
+                    // A new connection: this record wakes the reader, which looks up its
+                    // addresses while the socket still exists (data records do not wake it).
+                    let mut h = lp.header;
+                    h.kind = KIND_FD;
+                    h.total = 0;
+                    emit_small(&h);
+                }
+            }
+        }
+    }
+    ev.header = lp.header;
+    ev.header.offset = lp.offset as u32;
+    ev.header.len = n;
+    let size = HEADER_SIZE as u64 + n as u64;
+    // SAFETY: `size` ≤ size_of::<DataEvent>() and `ev` is a valid map value of that size.
+    let r = unsafe {
+        bpf_ringbuf_output(
+            (&raw const EVENTS).cast_mut().cast(),
+            (ev as *mut DataEvent).cast(),
+            size,
+            data_flags(),
+        )
+    };
+    if r != 0 {
+        count(CTR_RING_FULL, 1);
+    }
+    lp.seg += n as u64;
+    lp.seg_left -= n as u64;
+    lp.remaining -= n as u64;
+    lp.offset += n as u64;
+    0
+}
+
+/// `socket()` entry: an AF_INET/AF_INET6 stream socket of a target is tracked once created.
+#[tracepoint]
+pub fn sock_enter_socket(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    if !is_target((id >> 32) as u32) {
+        return 0;
+    }
+    // SAFETY: family at 16, type at 24 in sys_enter_socket.
+    let family = unsafe { ctx.read_at::<u64>(16) }.unwrap_or(0);
+    // SAFETY: as above.
+    let ty = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
+    if (family == AF_INET || family == AF_INET6) && ty & 0xf == SOCK_STREAM {
+        let _ = NEW_SOCK.insert(&id, &1, 0);
+    }
+    0
+}
+
+/// `accept()`/`accept4()` entry: a connection accepted on a tracked listener is tracked.
+#[tracepoint]
+pub fn sock_enter_accept(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: fd at 16.
+    let Ok(fd) = (unsafe { ctx.read_at::<u64>(16) }) else {
+        return 0;
+    };
+    let sock = socket_key((id >> 32) as u32, fd as u32);
+    // SAFETY: presence check only.
+    if unsafe { SOCKETS.get(&sock).is_some() } {
+        let _ = NEW_SOCK.insert(&id, &1, 0);
+        // SAFETY: upeer_sockaddr at 24 in accept and accept4.
+        let addr = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
+        if addr != 0 {
+            let _ = ADDR_CALLS.insert(&id, &[addr, fd], 0);
+        }
+    }
+    0
+}
+
+/// `connect()` entry on a tracked socket: the peer address is reported once connected.
+#[tracepoint]
+pub fn sock_enter_connect(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: fd at 16, uservaddr at 24.
+    let Ok(fd) = (unsafe { ctx.read_at::<u64>(16) }) else {
+        return 0;
+    };
+    let sock = socket_key((id >> 32) as u32, fd as u32);
+    // SAFETY: presence check only.
+    if unsafe { SOCKETS.get(&sock).is_some() } {
+        // SAFETY: as above.
+        let addr = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
+        if addr != 0 {
+            let _ = ADDR_CALLS.insert(&id, &[addr, fd], 0);
+        }
+    }
+    0
+}
+
+#[tracepoint]
+pub fn sock_exit_connect(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: copied out before removal.
+    let call = match unsafe { ADDR_CALLS.get(&id) } {
+        Some(c) => *c,
+        None => return 0,
+    };
+    let _ = ADDR_CALLS.remove(&id);
+    // SAFETY: ret at 16.
+    let ret = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(-1);
+    // 0, or -EINPROGRESS on a non-blocking socket.
+    if ret != 0 && ret != -115 {
+        return 0;
+    }
+    let fd = call[1] as u32;
+    // SAFETY: value copied out.
+    if let Some(info) = unsafe { SOCKETS.get(&socket_key((id >> 32) as u32, fd)) } {
+        emit_addr(fd, info.gen, call[0], u32::MAX);
+    }
+    0
+}
+
+/// Reports the peer `sockaddr` at `addr` (the process's memory, only read) for socket `fd`.
+fn emit_addr(fd: u32, gen: u32, addr: u64, listener: u32) {
+    // SAFETY: checked helper read of the traced process's memory.
+    let Ok(raw) =
+        (unsafe { aya_ebpf::helpers::bpf_probe_read_user(addr as *const [u8; SOCKADDR_LEN]) })
+    else {
+        return;
+    };
+    let mut h = header(KIND_ADDR, plain_conn(fd, gen), fd as i32);
+    h.flags = FLAG_PLAIN;
+    h.total = listener;
+    let ev = AddrEvent {
+        header: h,
+        addr: raw,
+        _pad: [0; 4],
+    };
+    if EVENTS.output::<AddrEvent>(&ev, 0).is_err() {
+        count(CTR_RING_FULL, 1);
+    }
+}
+
+/// Exit of `socket()`, `accept()`, `accept4()`: the returned fd is a new connection.
+#[tracepoint]
+pub fn sock_exit_new(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: presence check only.
+    if unsafe { NEW_SOCK.get(&id).is_none() } {
+        return 0;
+    }
+    let _ = NEW_SOCK.remove(&id);
+    // SAFETY: ret at 16.
+    let ret = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(-1);
+    if ret < 0 {
+        return 0;
+    }
+    let info = SocketInfo {
+        // SAFETY: helper with no arguments. Only distinguishes successive sockets on one fd.
+        gen: (unsafe { bpf_ktime_get_ns() } >> 10) as u32,
+        state: SOCK_NEW,
+    };
+    let _ = SOCKETS.insert(&socket_key((id >> 32) as u32, ret as u32), &info, 0);
+    // SAFETY: copied out before removal.
+    if let Some(call) = unsafe { ADDR_CALLS.get(&id) }.copied() {
+        let _ = ADDR_CALLS.remove(&id);
+        emit_addr(ret as u32, info.gen, call[0], call[1] as u32);
+    }
+    0
+}
+
+/// `close()` entry: the socket's connection ends; its fd may be reused by another.
+#[tracepoint]
+pub fn sock_enter_close(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    // SAFETY: fd at 16.
+    let Ok(fd) = (unsafe { ctx.read_at::<u64>(16) }) else {
+        return 0;
+    };
+    let sock = socket_key((id >> 32) as u32, fd as u32);
+    // SAFETY: value copied out.
+    let info = match unsafe { SOCKETS.get(&sock) } {
+        Some(i) => *i,
+        None => return 0,
+    };
+    let _ = SOCKETS.remove(&sock);
+    if info.state == SOCK_PLAIN || info.state == SOCK_UNDECIDED {
+        let mut h = header(KIND_CLOSE, plain_conn(fd as u32, info.gen), fd as i32);
+        h.flags = FLAG_PLAIN;
+        emit_small(&h);
+    }
+    0
+}
