@@ -8,7 +8,7 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_ktime_get_ns,
-        generated::{bpf_loop, bpf_probe_read_user, bpf_ringbuf_output},
+        generated::{bpf_loop, bpf_probe_read_user},
     },
     macros::{map, tracepoint},
     maps::{HashMap, PerCpuArray},
@@ -16,7 +16,7 @@ use aya_ebpf::{
 };
 use capture_ebpf::*;
 
-use crate::probes::{count, data_flags, emit_small, header, is_target, CALLS, EVENTS, SCRATCH};
+use crate::probes::{count, emit_small, header, is_target, submit_chunk, CALLS, EVENTS, SCRATCH};
 
 /// TCP sockets of targets: `socket_key(tgid, fd)` → generation and state.
 #[map]
@@ -328,19 +328,7 @@ extern "C" fn emit_plain_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 
     ev.header = lp.header;
     ev.header.offset = lp.offset as u32;
     ev.header.len = n;
-    let size = HEADER_SIZE as u64 + n as u64;
-    // SAFETY: `size` ≤ size_of::<DataEvent>() and `ev` is a valid map value of that size.
-    let r = unsafe {
-        bpf_ringbuf_output(
-            (&raw const EVENTS).cast_mut().cast(),
-            (ev as *mut DataEvent).cast(),
-            size,
-            data_flags(),
-        )
-    };
-    if r != 0 {
-        count(CTR_RING_FULL, 1);
-    }
+    submit_chunk(ev, n);
     lp.seg += n as u64;
     lp.seg_left -= n as u64;
     lp.remaining -= n as u64;

@@ -66,11 +66,30 @@ pub(crate) fn header(kind: u8, conn: u64, fd: i32) -> EventHeader {
 /// Flags for a data record: no wakeup (the reader drains on a short timer, and waking it for
 /// every record costs far more than the copy), unless the ring is filling up, when the reader is
 /// woken at once to drain it before records are lost.
-pub(crate) fn data_flags() -> u64 {
+fn data_flags() -> u64 {
     if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > WAKE_AT as u64 {
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         BPF_RB_NO_WAKEUP as u64
+    }
+}
+
+/// Copies the header and the first `n` payload bytes of `ev` (n ≤ CHUNK_SIZE, checked by the
+/// caller where the verifier can see it) into the ring buffer; a full ring is counted.
+#[inline(always)]
+pub(crate) fn submit_chunk(ev: &mut DataEvent, n: u32) {
+    let size = HEADER_SIZE as u64 + n as u64;
+    // SAFETY: `size` ≤ size_of::<DataEvent>() and `ev` is a valid map value of that size.
+    let r = unsafe {
+        bpf_ringbuf_output(
+            (&raw const EVENTS).cast_mut().cast(),
+            (ev as *mut DataEvent).cast(),
+            size,
+            data_flags(),
+        )
+    };
+    if r != 0 {
+        count(CTR_RING_FULL, 1);
     }
 }
 
@@ -213,19 +232,7 @@ extern "C" fn emit_chunk(index: u64, ctx: *mut core::ffi::c_void) -> i64 {
         count(CTR_READ_FAULT, 1);
         return 1;
     }
-    let size = HEADER_SIZE as u64 + n as u64;
-    // SAFETY: `size` ≤ size_of::<DataEvent>() and `ev` is a valid map value of that size.
-    let r = unsafe {
-        bpf_ringbuf_output(
-            (&raw const EVENTS).cast_mut().cast(),
-            (ev as *mut DataEvent).cast(),
-            size,
-            data_flags(),
-        )
-    };
-    if r != 0 {
-        count(CTR_RING_FULL, 1);
-    }
+    submit_chunk(ev, n);
     0
 }
 
