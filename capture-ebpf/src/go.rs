@@ -79,7 +79,8 @@ fn write_entry(ctx: &ProbeContext, jbe: bool) -> u32 {
         len_ptr: 0,
         fd: conn_fd(r.rax),
         dir: DIR_WRITE,
-        _pad: [0; 3],
+        active: 1,
+        _pad: [0; 2],
     };
     emit_data(&args, r.rcx);
     0
@@ -99,7 +100,8 @@ fn read_entry(ctx: &ProbeContext, jbe: bool) -> u32 {
         len_ptr: r.rcx,
         fd: conn_fd(r.rax),
         dir: DIR_READ,
-        _pad: [0; 3],
+        active: 1,
+        _pad: [0; 2],
     };
     if GO_READS.insert(&key, &args, 0).is_err() {
         count(CTR_GO_UNPAIRED, 1);

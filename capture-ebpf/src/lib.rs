@@ -101,7 +101,9 @@ pub const CTR_READ_FAULT: u32 = 2;
 pub const CTR_NO_SCRATCH: u32 = 3;
 /// Go reads whose entry was not seen (or could not be stored): their bytes are lost.
 pub const CTR_GO_UNPAIRED: u32 = 4;
-pub const NUM_COUNTERS: u32 = 5;
+/// An insert into a kernel map failed (map full): the call or socket it tracked is not captured.
+pub const CTR_MAP_FULL: u32 = 5;
+pub const NUM_COUNTERS: u32 = 6;
 
 /// Most `iovec`s followed in one `readv`/`writev`/`sendmsg`/`recvmsg`.
 pub const MAX_IOVECS: u32 = 64;
@@ -170,5 +172,8 @@ pub struct CallArgs {
     /// Socket fd seen in a syscall made inside this call, or -1.
     pub fd: i32,
     pub dir: u8,
-    pub _pad: [u8; 3],
+    /// 1 while the call is in flight: a thread's entry is reused from call to call (see
+    /// `save_call`), so a present entry alone does not mean "inside an SSL call".
+    pub active: u8,
+    pub _pad: [u8; 2],
 }

@@ -11,25 +11,30 @@ use aya_ebpf::{
         generated::{bpf_loop, bpf_probe_read_user},
     },
     macros::{map, tracepoint},
-    maps::{HashMap, PerCpuArray},
+    maps::{HashMap, LruHashMap, PerCpuArray},
     programs::TracePointContext,
 };
 use capture_ebpf::*;
 
-use crate::probes::{count, emit_small, header, is_target, submit_chunk, CALLS, EVENTS, SCRATCH};
+use crate::probes::{
+    active_call, count, emit_small, header, insert_counted, is_target, submit_chunk, EVENTS,
+    SCRATCH,
+};
 
 /// TCP sockets of targets: `socket_key(tgid, fd)` → generation and state.
 #[map]
 static SOCKETS: HashMap<u64, SocketInfo> = HashMap::with_max_entries(65536, 0);
+// The maps of calls in flight are LRU: a thread killed inside a syscall never removes its entry,
+// and such entries must make room rather than fill the map.
 /// Plain socket reads and writes in flight, by thread.
 #[map]
-static PLAIN: HashMap<u64, PlainCall> = HashMap::with_max_entries(16384, 0);
+static PLAIN: LruHashMap<u64, PlainCall> = LruHashMap::with_max_entries(16384, 0);
 /// `socket()`/`accept()` calls in flight whose result is a target's TCP socket, by thread.
 #[map]
-static NEW_SOCK: HashMap<u64, u8> = HashMap::with_max_entries(16384, 0);
+static NEW_SOCK: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
 /// `connect()`/`accept()` calls in flight on tracked sockets: (sockaddr pointer, fd), by thread.
 #[map]
-static ADDR_CALLS: HashMap<u64, [u64; 2]> = HashMap::with_max_entries(16384, 0);
+static ADDR_CALLS: LruHashMap<u64, [u64; 2]> = LruHashMap::with_max_entries(16384, 0);
 
 const MODE_BUF: u8 = 0;
 const MODE_VEC: u8 = 1;
@@ -49,7 +54,7 @@ fn io_enter(ctx: &TracePointContext, dir: u8, mode: u8, flags_at: usize) -> u32 
     let Ok(fd) = (unsafe { ctx.read_at::<u64>(16) }) else {
         return 0;
     };
-    if let Some(args) = CALLS.get_ptr_mut(&id) {
+    if let Some(args) = active_call(id) {
         // Inside an SSL call: the syscall reveals the connection's fd, and its bytes are
         // ciphertext.
         // SAFETY: map value owned by this thread's in-flight call.
@@ -104,7 +109,7 @@ fn io_enter(ctx: &TracePointContext, dir: u8, mode: u8, flags_at: usize) -> u32 
         dir,
         _pad: [0; 7],
     };
-    let _ = PLAIN.insert(&id, &call, 0);
+    insert_counted!(PLAIN, &id, &call);
     0
 }
 
@@ -348,7 +353,7 @@ pub fn sock_enter_socket(ctx: TracePointContext) -> u32 {
     // SAFETY: as above.
     let ty = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
     if (family == AF_INET || family == AF_INET6) && ty & 0xf == SOCK_STREAM {
-        let _ = NEW_SOCK.insert(&id, &1, 0);
+        insert_counted!(NEW_SOCK, &id, &1);
     }
     0
 }
@@ -364,11 +369,11 @@ pub fn sock_enter_accept(ctx: TracePointContext) -> u32 {
     let sock = socket_key((id >> 32) as u32, fd as u32);
     // SAFETY: presence check only.
     if unsafe { SOCKETS.get(&sock).is_some() } {
-        let _ = NEW_SOCK.insert(&id, &1, 0);
+        insert_counted!(NEW_SOCK, &id, &1);
         // SAFETY: upeer_sockaddr at 24 in accept and accept4.
         let addr = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
         if addr != 0 {
-            let _ = ADDR_CALLS.insert(&id, &[addr, fd], 0);
+            insert_counted!(ADDR_CALLS, &id, &[addr, fd]);
         }
     }
     0
@@ -388,7 +393,7 @@ pub fn sock_enter_connect(ctx: TracePointContext) -> u32 {
         // SAFETY: as above.
         let addr = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
         if addr != 0 {
-            let _ = ADDR_CALLS.insert(&id, &[addr, fd], 0);
+            insert_counted!(ADDR_CALLS, &id, &[addr, fd]);
         }
     }
     0
@@ -457,7 +462,7 @@ pub fn sock_exit_new(ctx: TracePointContext) -> u32 {
         gen: (unsafe { bpf_ktime_get_ns() } >> 10) as u32,
         state: SOCK_NEW,
     };
-    let _ = SOCKETS.insert(&socket_key((id >> 32) as u32, ret as u32), &info, 0);
+    insert_counted!(SOCKETS, &socket_key((id >> 32) as u32, ret as u32), &info);
     // SAFETY: copied out before removal.
     if let Some(call) = unsafe { ADDR_CALLS.get(&id) }.copied() {
         let _ = ADDR_CALLS.remove(&id);

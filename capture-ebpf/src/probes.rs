@@ -5,7 +5,7 @@ use aya_ebpf::{
         generated::{bpf_loop, bpf_probe_read_user, bpf_ringbuf_output},
     },
     macros::{map, tracepoint, uprobe, uretprobe},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::{ProbeContext, RetProbeContext, TracePointContext},
 };
 use capture_ebpf::*;
@@ -16,9 +16,11 @@ static TARGETS: HashMap<u32, u8> = HashMap::with_max_entries(8192, 0);
 /// Process names (`-n`) whose future execs become targets.
 #[map]
 static NAMES: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64, 0);
-/// Arguments of in-flight SSL calls, by thread.
+/// Arguments of SSL calls, by thread. A thread's entry is kept and reused from call to call (an
+/// update and a delete per call were half of the probes' own cost); LRU, so the entries of
+/// threads that are gone make room for new ones instead of filling the map.
 #[map]
-pub(crate) static CALLS: HashMap<u64, CallArgs> = HashMap::with_max_entries(16384, 0);
+pub(crate) static CALLS: LruHashMap<u64, CallArgs> = LruHashMap::with_max_entries(16384, 0);
 #[map]
 pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(RING_SIZE, 0);
 /// Scratch space for one record (the BPF stack is 512 bytes).
@@ -41,6 +43,16 @@ pub(crate) fn is_target(tgid: u32) -> bool {
     // SAFETY: the value is copied out immediately; map values are never referenced across calls.
     unsafe { TARGETS.get(&tgid).is_some() }
 }
+
+/// Inserts into a map, counting a failure (map full) as a loss rather than ignoring it.
+macro_rules! insert_counted {
+    ($map:expr, $k:expr, $v:expr) => {
+        if $map.insert($k, $v, 0).is_err() {
+            $crate::probes::count(CTR_MAP_FULL, 1);
+        }
+    };
+}
+pub(crate) use insert_counted;
 
 pub(crate) fn count(idx: u32, n: u64) {
     if let Some(p) = COUNTERS.get_ptr_mut(idx) {
@@ -113,20 +125,35 @@ fn save_call(ctx: &ProbeContext, dir: u8, ex: bool) -> u32 {
         len_ptr,
         fd: -1,
         dir,
-        _pad: [0; 3],
+        active: 1,
+        _pad: [0; 2],
     };
-    let _ = CALLS.insert(&id, &args, 0);
+    match CALLS.get_ptr_mut(&id) {
+        // SAFETY: this thread's own entry; no other program writes it concurrently.
+        Some(slot) => unsafe { *slot = args },
+        None => insert_counted!(CALLS, &id, &args),
+    }
     0
+}
+
+/// This thread's SSL call in flight, if any.
+#[inline(always)]
+pub(crate) fn active_call(id: u64) -> Option<*mut CallArgs> {
+    let p = CALLS.get_ptr_mut(&id)?;
+    // SAFETY: map value pointer from a successful lookup.
+    (unsafe { (*p).active } != 0).then_some(p)
 }
 
 fn finish_call(ctx: &RetProbeContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
-    // SAFETY: copied out before the entry is removed.
-    let args = match unsafe { CALLS.get(&id) } {
-        Some(a) => *a,
-        None => return 0,
+    let Some(slot) = active_call(id) else {
+        return 0;
     };
-    let _ = CALLS.remove(&id);
+    // SAFETY: this thread's own entry: copied out, then marked finished (kept for the next call).
+    let args = unsafe {
+        (*slot).active = 0;
+        *slot
+    };
     // Both variants return C `int`: only the low 32 bits of the return register are defined.
     let ret: i32 = ctx.ret();
     let len: u64 = if args.len_ptr != 0 {
@@ -289,7 +316,7 @@ pub fn ssl_free(ctx: ProbeContext) -> u32 {
 #[tracepoint]
 pub fn sys_enter_fd(ctx: TracePointContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
-    if let Some(args) = CALLS.get_ptr_mut(&id) {
+    if let Some(args) = active_call(id) {
         // SAFETY: fd is at offset 16 in every syscall entry tracepoint attached here.
         if let Ok(fd) = unsafe { ctx.read_at::<u64>(16) } {
             // SAFETY: map value owned by this thread's in-flight call.
@@ -314,7 +341,7 @@ pub fn sched_fork(ctx: TracePointContext) -> u32 {
     if child == parent || is_target(child) {
         return 0;
     }
-    let _ = TARGETS.insert(&child, &1, 0);
+    insert_counted!(TARGETS, &child, &1);
     let mut h = header(KIND_NEW_TARGET, 0, parent as i32);
     h.tgid = child;
     emit_proc(h);
@@ -348,7 +375,7 @@ pub fn sched_exec(_ctx: TracePointContext) -> u32 {
     if unsafe { NAMES.get(&comm).is_none() } {
         return 0;
     }
-    let _ = TARGETS.insert(&tgid, &1, 0);
+    insert_counted!(TARGETS, &tgid, &1);
     emit_proc(header(KIND_NEW_TARGET, 0, 0));
     0
 }

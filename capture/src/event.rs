@@ -74,6 +74,8 @@ pub struct LossCounters {
     pub truncated_bytes: u64,
     /// Calls whose buffer could not be read.
     pub read_faults: u64,
+    /// Calls or sockets not tracked because a kernel map was full (their bytes are lost).
+    pub map_full: u64,
 }
 
 impl LossCounters {
@@ -81,6 +83,7 @@ impl LossCounters {
         self.ring_full += o.ring_full;
         self.truncated_bytes += o.truncated_bytes;
         self.read_faults += o.read_faults;
+        self.map_full += o.map_full;
     }
     pub fn is_zero(&self) -> bool {
         *self == LossCounters::default()

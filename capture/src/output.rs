@@ -44,6 +44,7 @@ impl CaptureStats {
     pub fn drops(&self) -> u64 {
         self.losses.ring_full
             + self.losses.read_faults
+            + self.losses.map_full
             + u64::from(self.losses.truncated_bytes > 0)
             + self.dropped_events
             + self.evicted_connections

@@ -296,7 +296,8 @@ fn encode(ev: &Event) -> (u8, Vec<u8>) {
             e.u64(*ts)
                 .u64(counters.ring_full)
                 .u64(counters.truncated_bytes)
-                .u64(counters.read_faults);
+                .u64(counters.read_faults)
+                .u64(counters.map_full);
             TAG_LOST
         }
     };
@@ -388,6 +389,8 @@ fn decode(tag: u8, payload: &[u8]) -> Result<Option<Event>, String> {
                 ring_full: d.u64()?,
                 truncated_bytes: d.u64()?,
                 read_faults: d.u64()?,
+                // Absent from recordings made before the counter existed.
+                map_full: if d.0.is_empty() { 0 } else { d.u64()? },
             },
         },
         _ => return Ok(None),

@@ -13,10 +13,10 @@ use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::UProbeAttachLocation;
 use aya::Ebpf;
 use capture_ebpf::{
-    socket_key, SocketInfo, COMM_LEN, CTR_GO_UNPAIRED, CTR_NO_SCRATCH, CTR_READ_FAULT,
-    CTR_RING_FULL, CTR_TRUNCATED_BYTES, DIR_READ, FLAG_PLAIN, HEADER_SIZE, KIND_ADDR, KIND_CLOSE,
-    KIND_DATA, KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET, NUM_COUNTERS, SOCKADDR_LEN,
-    SOCK_NEW,
+    socket_key, SocketInfo, COMM_LEN, CTR_GO_UNPAIRED, CTR_MAP_FULL, CTR_NO_SCRATCH,
+    CTR_READ_FAULT, CTR_RING_FULL, CTR_TRUNCATED_BYTES, DIR_READ, FLAG_PLAIN, HEADER_SIZE,
+    KIND_ADDR, KIND_CLOSE, KIND_DATA, KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET, NUM_COUNTERS,
+    SOCKADDR_LEN, SOCK_NEW,
 };
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
@@ -587,6 +587,7 @@ impl LiveCapture {
             ring_full: d(CTR_RING_FULL) + d(CTR_NO_SCRATCH),
             truncated_bytes: d(CTR_TRUNCATED_BYTES),
             read_faults: d(CTR_READ_FAULT) + d(CTR_GO_UNPAIRED),
+            map_full: d(CTR_MAP_FULL),
         };
         self.counters = now_vals;
         (!delta.is_zero()).then(|| Event::Lost {
