@@ -15,7 +15,11 @@ fn curl_get_json() {
     }
     let (_srv, port) = https_server();
     let url = format!("https://127.0.0.1:{port}/json?page=2");
-    let run = apitop_cmd(&[], &["curl", "-sk", "--http1.1", &url, "-o", "/dev/null"]);
+    // The smallest ring: the loader resizes the kernel's ring buffer map.
+    let run = apitop_cmd(
+        &["--ring-size", "1M"],
+        &["curl", "-sk", "--http1.1", &url, "-o", "/dev/null"],
+    );
     run.assert_ok();
     assert_eq!(run.exchanges.len(), 1, "{}\n{}", run.stdout, run.stderr);
     let x = &run.exchanges[0];
@@ -347,11 +351,13 @@ fn a_target_exiting_mid_capture_leaves_the_others_running() {
         return;
     }
     let (_srv, port) = https_server();
-    // Long enough to outlast apitop's start-up on a loaded machine (the whole suite runs at once).
-    let mut short = looping_client(port, 2.0);
-    let long = looping_client(port, 4.5);
+    // The clients' clocks start once apitop is attached, however long its start-up takes.
+    let mut short = looping_client_gated(port, 1.0);
+    let mut long = looping_client_gated(port, 3.5);
     let (a, b) = (short.pid(), long.pid());
     let live = apitop_start(&["-p", &a.to_string(), "-p", &b.to_string()]);
+    start_client(&mut short);
+    start_client(&mut long);
     let _ = short.0.wait();
     let run = live.wait(); // ends by itself once both have exited
     run.assert_ok();
@@ -546,7 +552,7 @@ fn sigint_drains_what_was_captured() {
     let (_srv, port) = https_server();
     let script = format!(
         "import http.client, ssl, sys, time\n\
-         time.sleep(1)\n\
+         sys.stdin.readline()\n\
          c = http.client.HTTPSConnection('127.0.0.1', {port}, context=ssl._create_unverified_context())\n\
          for i in range(300):\n    c.request('GET', f'/k/{{i}}')\n    c.getresponse().read()\n\
          print('done', flush=True)\n\
@@ -554,12 +560,13 @@ fn sigint_drains_what_was_captured() {
     );
     let mut client = Command::new("python3")
         .args(["-c", &script])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = client.id();
     let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
-    let _guard = Guard(client);
+    let mut guard = Guard(client);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(format!("/proc/{pid}/maps"))
         .unwrap_or_default()
@@ -569,6 +576,8 @@ fn sigint_drains_what_was_captured() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let live = apitop_start(&["-p", &pid.to_string()]);
+    // The requests start once apitop is attached (a fixed sleep lost the first ones under load).
+    start_client(&mut guard);
     let mut line = String::new();
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     assert_eq!(line.trim(), "done");

@@ -45,6 +45,23 @@ fn help_and_version() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("apitop "));
 }
 
+#[test]
+fn ring_size_and_kernel_requirement() {
+    let help = String::from_utf8_lossy(&apitop(&["--help"]).stdout).into_owned();
+    assert!(help.contains("--ring-size"), "{help}");
+    assert!(help.contains("[default: 64M]"), "{help}");
+    assert!(help.contains("Linux 5.17 or newer"), "{help}");
+    for bad in ["3M", "512K", "2G", "lots"] {
+        let out = apitop(&["--ring-size", bad, "-p", "1"]);
+        assert_eq!(out.status.code(), Some(2), "--ring-size {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("power of two from 1M to 1G") || err.contains("is not a size"),
+            "{err}"
+        );
+    }
+}
+
 /// A small recording of one HTTP/1.1 exchange, written through the real writer.
 fn write_recording(path: &std::path::Path) {
     let key = ConnKey {

@@ -353,7 +353,9 @@ fn attach_to_a_connection_under_way() {
     let mut child = Command::new("node")
         .arg(&script)
         .arg(nginx.url("/"))
-        .arg("60")
+        // Runs until killed below (at most 60 s): however long apitop takes to attach on a
+        // loaded machine, it then sees 2.5 s of ticks.
+        .arg("600")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -21,8 +21,27 @@ static NAMES: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64, 0);
 /// threads that are gone make room for new ones instead of filling the map.
 #[map]
 pub(crate) static CALLS: LruHashMap<u64, CallArgs> = LruHashMap::with_max_entries(16384, 0);
+/// Sized by userspace at load (`--ring-size`); RING_SIZE is the default.
 #[map]
 pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(RING_SIZE, 0);
+
+// Load-time settings from userspace (`EbpfLoader::set_global`). Read with `read_volatile`: the
+// compiler would otherwise fold in the values below, which are only the defaults.
+/// Bytes waiting in the ring past which a data record wakes the reader (a quarter of the ring).
+#[unsafe(no_mangle)]
+static WAKE_AT_BYTES: u64 = WAKE_AT as u64;
+/// Offset of `child_pid` in `sched_process_fork` (20 on 6.18, 44 on 6.1: from the format file).
+#[unsafe(no_mangle)]
+static FORK_CHILD_PID_OFFSET: u32 = 20;
+/// Offset of `group_dead` in `sched_process_exit`; 0 where the kernel has no such field (then
+/// userspace watches for exits itself).
+#[unsafe(no_mangle)]
+static EXIT_GROUP_DEAD_OFFSET: u32 = 32;
+
+fn setting<T: Copy>(v: &T) -> T {
+    // SAFETY: a plain read of a static the loader may have rewritten before load.
+    unsafe { core::ptr::read_volatile(v) }
+}
 /// Scratch space for one record (the BPF stack is 512 bytes).
 #[map]
 pub(crate) static SCRATCH: PerCpuArray<DataEvent> = PerCpuArray::with_max_entries(1, 0);
@@ -79,7 +98,7 @@ pub(crate) fn header(kind: u8, conn: u64, fd: i32) -> EventHeader {
 /// every record costs far more than the copy), unless the ring is filling up, when the reader is
 /// woken at once to drain it before records are lost.
 fn data_flags() -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > WAKE_AT as u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > setting(&WAKE_AT_BYTES) {
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         BPF_RB_NO_WAKEUP as u64
@@ -333,8 +352,9 @@ pub fn sched_fork(ctx: TracePointContext) -> u32 {
     if !is_target(parent) {
         return 0;
     }
-    // SAFETY: child_pid is at offset 20 in sched_process_fork (checked against the format file).
-    let Ok(child) = (unsafe { ctx.read_at::<i32>(20) }) else {
+    let at = setting(&FORK_CHILD_PID_OFFSET) as usize;
+    // SAFETY: the offset comes from this kernel's format file for sched_process_fork.
+    let Ok(child) = (unsafe { ctx.read_at::<i32>(at) }) else {
         return 0;
     };
     let child = child as u32;
@@ -387,8 +407,12 @@ pub fn sched_exit(ctx: TracePointContext) -> u32 {
     if !is_target(tgid) {
         return 0;
     }
-    // SAFETY: group_dead is at offset 32 in sched_process_exit.
-    let group_dead = unsafe { ctx.read_at::<u8>(32) }.unwrap_or(0);
+    let at = setting(&EXIT_GROUP_DEAD_OFFSET) as usize;
+    if at == 0 {
+        return 0;
+    }
+    // SAFETY: the offset comes from this kernel's format file for sched_process_exit.
+    let group_dead = unsafe { ctx.read_at::<u8>(at) }.unwrap_or(0);
     if group_dead == 0 {
         return 0;
     }

@@ -368,10 +368,39 @@ pub fn pattern(n: usize) -> Vec<u8> {
 /// A Python client that runs `request` (a statement using `c`, `u`, `port`, `i`) every 100 ms for
 /// `secs` seconds; returned once its TLS library is mapped, so it can be attached.
 pub fn looping_client_script(port: u16, secs: f64, request: &str) -> Guard {
+    looping_client_inner(port, secs, request, false)
+}
+
+/// As [`looping_client`], but its `secs` start only when [`start_client`] is called (after
+/// apitop is attached): a slow start-up on a loaded machine cannot eat into the loop.
+pub fn looping_client_gated(port: u16, secs: f64) -> Guard {
+    looping_client_inner(
+        port,
+        secs,
+        "u.urlopen(f'https://127.0.0.1:{port}/k/{i}', context=c).read()",
+        true,
+    )
+}
+
+/// Lets a gated client (one that reads a line from stdin before it starts) go.
+pub fn start_client(g: &mut Guard) {
+    use std::io::Write;
+    let stdin = g.0.stdin.as_mut().expect("a gated client has a stdin pipe");
+    stdin.write_all(b"go\n").expect("client stdin");
+    stdin.flush().expect("client stdin");
+}
+
+fn looping_client_inner(port: u16, secs: f64, request: &str, gated: bool) -> Guard {
+    let gate = if gated {
+        "import sys; sys.stdin.readline()"
+    } else {
+        ""
+    };
     let script = format!(
         "import ssl, time, urllib.request as u\n\
          c = ssl._create_unverified_context()\n\
          port = {port}\n\
+         {gate}\n\
          end = time.time() + {secs}\n\
          i = 0\n\
          while time.time() < end:\n    {request}\n    i += 1\n    time.sleep(0.1)\n"
@@ -379,6 +408,7 @@ pub fn looping_client_script(port: u16, secs: f64, request: &str) -> Guard {
     let g = Guard(
         Command::new("python3")
             .args(["-c", &script])
+            .stdin(if gated { Stdio::piped() } else { Stdio::null() })
             .spawn()
             .expect("python3"),
     );

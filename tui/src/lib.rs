@@ -64,6 +64,7 @@ fn live_session(
         names: cli.names.clone(),
         command: cli.command.clone(),
         no_plain: cli.no_plain,
+        ring_mib: Some((cli.ring_size >> 20) as u32),
     };
     session::Session::live(&targets, cli.write.as_ref(), limits, interactive)
 }

@@ -20,6 +20,8 @@ pub struct Targets {
     pub command: Vec<String>,
     /// Capture only TLS plaintext, not plain (non-TLS) HTTP on the targets' TCP sockets.
     pub no_plain: bool,
+    /// Kernel ring buffer size in MiB; None: the default.
+    pub ring_mib: Option<u32>,
 }
 
 /// Why a session ended by itself.
@@ -103,8 +105,12 @@ impl Session {
         limits: Limits,
         keep_open: bool,
     ) -> Result<Self> {
-        use capture::live::LiveCapture;
-        let mut live = LiveCapture::with_options(!targets.no_plain)?;
+        use capture::live::{LiveCapture, LiveOptions};
+        let defaults = LiveOptions::default();
+        let mut live = LiveCapture::with_options(LiveOptions {
+            plain: !targets.no_plain,
+            ring_mib: targets.ring_mib.unwrap_or(defaults.ring_mib),
+        })?;
         let mut writer = match write {
             Some(p) => Some(Writer::create(p)?),
             None => None,

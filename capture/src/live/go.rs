@@ -8,6 +8,7 @@ use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
 use aya::programs::UProbe;
 use aya::Ebpf;
 
+use super::programs::error_chain;
 use super::{program, LiveError};
 use crate::golang::plan::{GoPlan, ProbeAt};
 
@@ -56,7 +57,7 @@ pub(super) fn attach(
         )
         .map_err(|e| LiveError::Attach {
             what: format!("{prog} at file offset {offset:#x} of {}", shown.display()),
-            detail: format!("{e:#}"),
+            detail: error_chain(&e),
         })?;
     }
     Ok(())

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::UProbeAttachLocation;
-use aya::Ebpf;
+use aya::{Ebpf, EbpfLoader};
 use capture_ebpf::{
     socket_key, SocketInfo, COMM_LEN, CTR_GO_UNPAIRED, CTR_MAP_FULL, CTR_NO_SCRATCH,
     CTR_READ_FAULT, CTR_RING_FULL, CTR_TRUNCATED_BYTES, DIR_READ, FLAG_PLAIN, HEADER_SIZE,
     KIND_ADDR, KIND_CLOSE, KIND_DATA, KIND_EXEC, KIND_EXIT, KIND_FD, KIND_NEW_TARGET, NUM_COUNTERS,
-    SOCKADDR_LEN, SOCK_NEW,
+    RING_SIZE, SOCKADDR_LEN, SOCK_NEW,
 };
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
@@ -25,6 +25,7 @@ use crate::placement;
 use crate::procinfo::{self, Inspector};
 
 mod go;
+pub mod kernel;
 mod programs;
 mod records;
 
@@ -52,6 +53,31 @@ pub enum LiveError {
     },
     #[error("the target map is full (8192 processes)")]
     TooManyTargets,
+    #[error("kernel {release} is too old: apitop needs Linux {}.{} or newer (bpf_loop, ring buffers, BTF)", kernel::MIN_KERNEL.0, kernel::MIN_KERNEL.1)]
+    KernelTooOld { release: String },
+    #[error(transparent)]
+    Layout(#[from] kernel::LayoutError),
+    #[error("--ring-size {0} MiB: the ring buffer must be a power of two from 1 to 1024 MiB")]
+    RingSize(u32),
+}
+
+/// Settings of a live capture.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveOptions {
+    /// Capture plain (non-TLS) TCP traffic too: the syscall tracepoints.
+    pub plain: bool,
+    /// Kernel ring buffer size in MiB (a power of two). Records wait there between drains; a
+    /// full ring drops records (counted). 64 MiB holds ~1 s of 64 KiB responses at 1,000/s.
+    pub ring_mib: u32,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            plain: true,
+            ring_mib: RING_SIZE >> 20,
+        }
+    }
 }
 
 /// Checks that live capture can work at all, before any terminal or output is set up.
@@ -59,6 +85,11 @@ pub fn preflight() -> Result<(), LiveError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(LiveError::NotRoot);
+    }
+    if let Some(release) = kernel::running_release() {
+        if kernel::parse_release(&release).is_some_and(|v| v < kernel::MIN_KERNEL) {
+            return Err(LiveError::KernelTooOld { release });
+        }
     }
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
         return Err(LiveError::NoBtf);
@@ -97,6 +128,9 @@ pub struct LiveCapture {
     fd_addrs: std::collections::HashMap<(u32, i32), (String, String)>,
     /// The Go programs are loaded (verified) with the first Go target, not at start.
     go_loaded: bool,
+    /// The kernel's `sched_process_exit` has no `group_dead`: target exits are found by looking
+    /// at /proc every rescan instead.
+    exits_polled: bool,
 }
 
 impl LiveCapture {
@@ -104,19 +138,33 @@ impl LiveCapture {
     /// system's libssl. Targets are added with [`Self::add_pid`] and [`Self::watch_name`].
     /// Plain (non-TLS) HTTP is captured too; see [`Self::with_options`].
     pub fn new() -> Result<Self, LiveError> {
-        Self::with_options(true)
+        Self::with_options(LiveOptions::default())
     }
 
-    /// As [`Self::new`]; `plain` turns on the syscall tracepoints that capture plain TCP
-    /// traffic (HTTP/1.1 and cleartext HTTP/2) of the targets.
-    pub fn with_options(plain: bool) -> Result<Self, LiveError> {
+    /// As [`Self::new`], with the ring buffer size and whether plain TCP traffic (HTTP/1.1 and
+    /// cleartext HTTP/2) is captured too.
+    pub fn with_options(opts: LiveOptions) -> Result<Self, LiveError> {
+        let LiveOptions { plain, ring_mib } = opts;
+        if !(1..=1024).contains(&ring_mib) || !ring_mib.is_power_of_two() {
+            return Err(LiveError::RingSize(ring_mib));
+        }
         preflight()?;
         ensure_tracefs();
-        let mut ebpf = Ebpf::load(aya::include_bytes_aligned!(concat!(
-            env!("OUT_DIR"),
-            "/apitop-probes"
-        )))
-        .map_err(|e| LiveError::Load(format!("{e:#}")))?;
+        let layout = kernel::SchedLayout::read()?;
+        let ring_bytes = ring_mib << 20;
+        let wake_at = u64::from(ring_bytes / 4);
+        let fork_at = layout.fork_child_pid;
+        let exit_at = layout.exit_group_dead.unwrap_or(0);
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("EVENTS", ring_bytes)
+            .override_global("WAKE_AT_BYTES", &wake_at, true)
+            .override_global("FORK_CHILD_PID_OFFSET", &fork_at, true)
+            .override_global("EXIT_GROUP_DEAD_OFFSET", &exit_at, true)
+            .load(aya::include_bytes_aligned!(concat!(
+                env!("OUT_DIR"),
+                "/apitop-probes"
+            )))
+            .map_err(|e| LiveError::Load(error_chain(&e)))?;
         let mut loaded = HashSet::new();
         for prog in ENTRY_PROGRAMS {
             if loaded.insert(*prog) {
@@ -162,6 +210,7 @@ impl LiveCapture {
             plain_addrs: std::collections::HashMap::new(),
             fd_addrs: std::collections::HashMap::new(),
             go_loaded: false,
+            exits_polled: layout.exit_group_dead.is_none(),
         };
         // Most programs use the system libssl (or libgnutls): attaching them up front means a new
         // target (a child, an exec'd name) is captured from its first call, before any rescan.
@@ -401,6 +450,9 @@ impl LiveCapture {
         }
         if self.last_rescan.elapsed() >= Duration::from_millis(250) {
             self.last_rescan = Instant::now();
+            if self.exits_polled {
+                self.poll_exits(out);
+            }
             self.rescan();
             self.purge_sockets();
             if let Some(lost) = self.read_losses() {
@@ -531,14 +583,32 @@ impl LiveCapture {
                     });
                 }
             }
-            KIND_EXIT => {
-                self.targets.remove(&h.tgid);
-                self.purge.insert(h.tgid);
-                self.addrs_known.retain(|k| k.pid != h.tgid);
-                self.fd_addrs.retain(|k, _| k.0 != h.tgid);
-                out.push(Event::Exit { ts, pid: h.tgid });
-            }
+            KIND_EXIT => self.exited(ts, h.tgid, out),
             _ => {}
+        }
+    }
+
+    /// A target process ended: forget its state and report it.
+    fn exited(&mut self, ts: UnixNanos, pid: u32, out: &mut Vec<Event>) {
+        self.targets.remove(&pid);
+        self.purge.insert(pid);
+        self.addrs_known.retain(|k| k.pid != pid);
+        self.fd_addrs.retain(|k, _| k.0 != pid);
+        out.push(Event::Exit { ts, pid });
+    }
+
+    /// Where the kernel cannot say when a process ends (no `group_dead`): targets that are gone
+    /// or zombies are reported as exited.
+    fn poll_exits(&mut self, out: &mut Vec<Event>) {
+        let gone: Vec<u32> = self
+            .targets
+            .iter()
+            .copied()
+            .filter(|&pid| !procinfo::is_running(pid))
+            .collect();
+        for pid in gone {
+            let _ = self.set_target(pid, false);
+            self.exited(now(), pid, out);
         }
     }
 

@@ -110,8 +110,16 @@ pub(super) fn attach_uprobe_at(
     p.attach(at, path, UProbeScope::AllProcesses)
         .map(|_| ())
         .map_err(|e| LiveError::Attach {
-            what: format!("{prog} to {what} in {}", shown.display()),
-            detail: format!("{e:#}"),
+            what: if path == shown {
+                format!("{prog} to {what} in {}", shown.display())
+            } else {
+                format!(
+                    "{prog} to {what} in {} (opened as {})",
+                    shown.display(),
+                    path.display()
+                )
+            },
+            detail: error_chain(&e),
         })
 }
 
@@ -126,7 +134,7 @@ pub(super) fn attach_tracepoint(
     for (category, name) in points {
         p.attach(category, name).map_err(|e| LiveError::Attach {
             what: format!("tracepoint {category}/{name}"),
-            detail: format!("{e:#}"),
+            detail: error_chain(&e),
         })?;
     }
     Ok(())
@@ -176,4 +184,20 @@ pub(super) fn ensure_tracefs() {
             )
         };
     }
+}
+
+/// An error and its sources on one line: aya's errors name the failing call ("`perf_event_open`
+/// failed") and keep the errno in the source, which `{:#}` does not print.
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let more = c.to_string();
+        if !s.contains(&more) {
+            s.push_str(": ");
+            s.push_str(&more);
+        }
+        cur = c.source();
+    }
+    s
 }
