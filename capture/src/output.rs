@@ -49,4 +49,83 @@ impl CaptureStats {
             + self.dropped_events
             + self.evicted_connections
     }
+
+    /// The reason behind most drops, with what to do about it; None without drops.
+    pub fn top_drop(&self) -> Option<DropReason> {
+        let l = &self.losses;
+        [
+            (l.ring_full, DropReason::RingFull),
+            (l.read_faults, DropReason::Unreadable),
+            (l.map_full, DropReason::MapFull),
+            (u64::from(l.truncated_bytes > 0), DropReason::Truncated),
+            (self.dropped_events, DropReason::OutOfOrder),
+            (self.evicted_connections, DropReason::EvictedConnections),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, r)| r)
+    }
+}
+
+/// Why captured bytes were lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    RingFull,
+    Unreadable,
+    MapFull,
+    Truncated,
+    OutOfOrder,
+    EvictedConnections,
+}
+
+impl DropReason {
+    /// A few words, for the status bar.
+    pub fn short(self) -> &'static str {
+        match self {
+            DropReason::RingFull => "ring full",
+            DropReason::Unreadable => "unreadable",
+            DropReason::MapFull => "map full",
+            DropReason::Truncated => "truncated",
+            DropReason::OutOfOrder => "out of order",
+            DropReason::EvictedConnections => "conns evicted",
+        }
+    }
+
+    /// What a user can do about it.
+    pub fn hint(self) -> &'static str {
+        match self {
+            DropReason::RingFull => {
+                "the kernel ring buffer filled faster than apitop drained it: raise --ring-size"
+            }
+            DropReason::Unreadable => {
+                "call buffers could not be read from the process (paged out or unmapped)"
+            }
+            DropReason::MapFull => "too many calls or sockets in flight for the kernel maps",
+            DropReason::Truncated => "calls larger than 4 MiB are cut at 4 MiB",
+            DropReason::OutOfOrder => {
+                "data did not fit a connection's reassembly (gaps or over the caps)"
+            }
+            DropReason::EvictedConnections => {
+                "more connections than --max-connections at once: raise it"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_drop_names_the_biggest_reason() {
+        let mut s = CaptureStats::default();
+        assert_eq!(s.top_drop(), None);
+        s.losses.ring_full = 3;
+        s.dropped_events = 5;
+        assert_eq!(s.top_drop(), Some(DropReason::OutOfOrder));
+        s.losses.ring_full = 9;
+        assert_eq!(s.top_drop(), Some(DropReason::RingFull));
+        assert!(s.top_drop().unwrap().hint().contains("--ring-size"));
+    }
 }

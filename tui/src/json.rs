@@ -230,9 +230,13 @@ pub fn summary_line(s: &CaptureStats) -> String {
     } else {
         String::new()
     };
+    let top = s
+        .top_drop()
+        .map(|r| format!("; most drops: {} ({})", r.short(), r.hint()))
+        .unwrap_or_default();
     format!(
         "apitop: {} exchanges, {} connections ({} not HTTP), drops: {} \
-         (ring buffer full {}, truncated {} bytes, unreadable {}, kernel map full {}, out of order {}, evicted connections {}), decode errors {}{}",
+         (ring buffer full {}, truncated {} bytes, unreadable {}, kernel map full {}, out of order {}, evicted connections {}), decode errors {}{}{}",
         s.exchanges,
         s.connections,
         s.opaque_connections,
@@ -244,7 +248,8 @@ pub fn summary_line(s: &CaptureStats) -> String {
         s.dropped_events,
         s.evicted_connections,
         s.decode_errors,
-        pushes
+        pushes,
+        top
     )
 }
 

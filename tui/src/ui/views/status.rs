@@ -38,7 +38,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     // (priority, text, style): when the bar is too narrow the lowest priorities go first;
     // drops have the highest and are never dropped.
     let mut segs: Vec<(u8, String, Style)> = vec![
-        (9, format!(" drops {} ", format::count(drops)), drop_style),
+        (
+            9,
+            match app.stats.top_drop() {
+                Some(r) => format!(" drops {} ({}) ", format::count(drops), r.short()),
+                None => format!(" drops {} ", format::count(drops)),
+            },
+            drop_style,
+        ),
         (
             8,
             format!(" {} total ", format::count(app.total_seen)),
