@@ -243,7 +243,14 @@ impl LiveCapture {
             });
         }
         for o in &objects {
-            self.attach_object(&o.open_path, &o.path)?;
+            if let Err(e) = self.attach_object(&o.open_path, &o.path) {
+                // Its /proc/PID/root path vanishes when the process exits mid-attach.
+                return Err(if procinfo::is_running(pid) {
+                    e
+                } else {
+                    LiveError::NoSuchProcess(pid)
+                });
+            }
         }
         self.set_target(pid, true)?;
         self.seed_sockets(pid);
