@@ -63,10 +63,18 @@ impl Tmux {
         }
     }
 
+    /// Sends keys in order. An Escape is sent on its own and followed by a pause: an ESC byte
+    /// that arrives together with the next key reads as Alt+key (the terminal's own rule), which
+    /// made tests flaky on a loaded machine.
     pub fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "ui"];
-        args.extend_from_slice(keys);
-        self.cmd(&args);
+        for group in keys.split_inclusive(|k| *k == "Escape") {
+            let mut args = vec!["send-keys", "-t", "ui"];
+            args.extend_from_slice(group);
+            self.cmd(&args);
+            if group.last() == Some(&"Escape") {
+                std::thread::sleep(std::time::Duration::from_millis(150));
+            }
+        }
     }
 
     /// What the last OSC 52 copy put in tmux's buffer.

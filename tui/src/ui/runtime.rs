@@ -88,6 +88,8 @@ pub async fn run(
         clipboard: None,
         inspector: Arc::new(Mutex::new(Inspector::new())),
         highlighter: app.highlighter(),
+        highlighting: false,
+        highlight_next: None,
     };
     let start = app.start();
     let mut quit = fx_ctx.run(start, &mut app, term.terminal.backend_mut());
@@ -130,8 +132,19 @@ pub async fn run(
                 }
                 fx
             },
-            Some(msg) = rx_int.recv() => { dirty = true; app.handle(msg) },
+            Some(msg) = rx_int.recv() => {
+                dirty = true;
+                if matches!(msg, Msg::Highlighted { .. }) {
+                    fx_ctx.highlight_done();
+                }
+                app.handle(msg)
+            },
             _ = tick.tick() => {
+                if let Some(what) = PANICKED.get() {
+                    // The hook has restored the terminal: stop drawing over the message.
+                    drop(term);
+                    anyhow::bail!("internal error, apitop stopped: {what}");
+                }
                 let fx = app.handle(Msg::Tick(now_ns()));
                 // Drawn at most once per frame, and only when something changed (or once a
                 // second so the rate and notices age).
@@ -167,6 +180,10 @@ struct EffectCtx {
     /// Kept across refreshes: it caches ELF analysis per file.
     inspector: Arc<Mutex<Inspector>>,
     highlighter: Arc<super::highlight::Highlighter>,
+    /// A highlight job is running.
+    highlighting: bool,
+    /// The newest highlight request made while one was running.
+    highlight_next: Option<(u64, String)>,
 }
 
 impl EffectCtx {
@@ -185,12 +202,14 @@ impl EffectCtx {
                     queue.extend(app.handle(Msg::Copied(route)));
                 }
                 Effect::Highlight { gen, text } => {
-                    let hl = self.highlighter.clone();
-                    let tx = self.internal.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let lines = hl.json(&text);
-                        let _ = tx.send(Msg::Highlighted { gen, lines });
-                    });
+                    // One job at a time: scrolling through large bodies queued a job per
+                    // selection. The newest request waits for the running one; older waiting
+                    // ones are dropped (their selection is gone).
+                    if self.highlighting {
+                        self.highlight_next = Some((gen, text));
+                    } else {
+                        self.start_highlight(gen, text);
+                    }
                 }
                 Effect::RefreshProcesses => {
                     let insp = self.inspector.clone();
@@ -213,6 +232,24 @@ impl EffectCtx {
             }
         }
         quit
+    }
+
+    fn start_highlight(&mut self, gen: u64, text: String) {
+        self.highlighting = true;
+        let hl = self.highlighter.clone();
+        let tx = self.internal.clone();
+        tokio::task::spawn_blocking(move || {
+            let lines = hl.json(&text);
+            let _ = tx.send(Msg::Highlighted { gen, lines });
+        });
+    }
+
+    /// A highlight job finished: starts the one that waited, if any.
+    fn highlight_done(&mut self) {
+        self.highlighting = false;
+        if let Some((gen, text)) = self.highlight_next.take() {
+            self.start_highlight(gen, text);
+        }
     }
 
     fn send(&self, c: Control, app: &mut App) {
@@ -244,6 +281,22 @@ pub fn local_utc_offset() -> i32 {
     }
 }
 
+/// The first panic's message and place, from any thread, set by the panic hook.
+static PANICKED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into());
+    match info.location() {
+        Some(l) => format!("{msg} (at {}:{})", l.file(), l.line()),
+        None => msg,
+    }
+}
+
 /// Raw mode and the alternate screen, undone on drop and by the panic hook.
 struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,
@@ -255,7 +308,12 @@ impl TerminalGuard {
         std::panic::set_hook(Box::new(move |info| {
             restore();
             previous(info);
+            // The UI loop sees this at its next frame and stops: a panic on the capture thread
+            // or in a background job must not leave the UI drawing over the message. Set after
+            // the message is printed, or the process may exit while it is half-written.
+            let _ = PANICKED.set(panic_text(info));
         }));
+        ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
         terminal::enable_raw_mode()?;
         let mut out = io::stdout();
         if let Err(e) = crossterm::execute!(out, EnterAlternateScreen, crossterm::cursor::Hide) {
@@ -279,7 +337,15 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// The terminal is in raw mode on the alternate screen. Restoring twice is not harmless: leaving
+/// the alternate screen again moves the cursor back to where the UI started, and what is printed
+/// next (the panic message's tail) is overwritten.
+static ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn restore() {
+    if !ENTERED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     let _ = terminal::disable_raw_mode();
     let _ = crossterm::execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
 }
