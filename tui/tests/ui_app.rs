@@ -520,3 +520,45 @@ fn the_endpoint_tree_follows_the_filter() {
     assert!(!a.tree_is_filtered());
     assert_eq!(a.node_stats(api).count, api_all);
 }
+
+/// Over a large store the list is refiltered once typing pauses (or on Enter), not per key:
+/// every key stays responsive at a million exchanges.
+#[test]
+fn filter_over_a_large_store_waits_for_a_pause_in_typing() {
+    let mut app = app_with(Config {
+        fixed_now: None,
+        ..config()
+    });
+    let n = 60_000u64;
+    feed(
+        &mut app,
+        (0..n).map(|i| {
+            let status = if i % 10 == 0 { 503 } else { 200 };
+            ex(i + 1, "GET", "api.example.com", "/a", Some(status), 5)
+        }),
+    );
+    assert_eq!(app.visible_ids().len(), n as usize);
+    key(&mut app, '/');
+    typ(&mut app, "~c 5xx");
+    assert_eq!(
+        app.visible_ids().len(),
+        n as usize,
+        "no pass over the store while keys come in"
+    );
+    app.handle(Msg::Tick(100_000_000));
+    assert_eq!(app.visible_ids().len(), n as usize, "not yet: 100 ms");
+    app.handle(Msg::Tick(200_000_000));
+    assert_eq!(
+        app.visible_ids().len(),
+        (n / 10) as usize,
+        "applied after the pause"
+    );
+    // Enter applies at once (the filter bar is still open).
+    for _ in 0..3 {
+        code(&mut app, KeyCode::Backspace);
+    }
+    typ(&mut app, "4xx");
+    assert_eq!(app.visible_ids().len(), (n / 10) as usize);
+    code(&mut app, KeyCode::Enter);
+    assert_eq!(app.visible_ids().len(), 0, "~c 4xx applied on Enter");
+}

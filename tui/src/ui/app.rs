@@ -19,6 +19,11 @@ use super::store::{Entry, Seq, SortKey, Store};
 use super::theme::Theme;
 use super::views::detail;
 
+/// Stores at least this large refilter once typing in the filter bar pauses, not per key.
+const REFILTER_DEBOUNCE_FROM: usize = 50_000;
+/// The pause in typing after which a debounced filter is applied.
+const REFILTER_PAUSE_NS: u64 = 150_000_000;
+
 /// Pretty JSON up to this size is highlighted inside `handle`; larger goes to a task.
 pub const HIGHLIGHT_INLINE_MAX: usize = 16 * 1024;
 /// How long a notice stays in the bar.
@@ -151,6 +156,8 @@ pub struct App {
     filter_open: bool,
     pub(crate) filter_text: String,
     filter_before: String,
+    /// A filter typed over a large store, applied at this time unless more keys come first.
+    refilter_due: Option<UnixNanos>,
     filter: Option<Filter>,
     pub(crate) filter_error: Option<FilterError>,
     /// Endpoint-tree drill-down: the list shows this subtree only.
@@ -205,6 +212,7 @@ impl App {
             filter_open: false,
             filter_text: String::new(),
             filter_before: String::new(),
+            refilter_due: None,
             filter: None,
             filter_error: None,
             drill: None,
@@ -361,6 +369,10 @@ impl App {
         if self.notice.as_ref().is_some_and(|n| n.until <= now) {
             self.notice = None;
         }
+        if self.refilter_due.is_some_and(|due| due <= now) {
+            self.refilter_due = None;
+            self.rebuild_view_and_tree();
+        }
     }
 
     fn notify(&mut self, text: String, error: bool) {
@@ -436,7 +448,12 @@ impl App {
 
     fn filter_key(&mut self, action: Option<Action>, k: KeyEvent) {
         match action {
-            Some(Action::Accept) => self.filter_open = false,
+            Some(Action::Accept) => {
+                self.filter_open = false;
+                if self.refilter_due.take().is_some() {
+                    self.rebuild_view_and_tree();
+                }
+            }
             Some(Action::Cancel) => {
                 self.filter_open = false;
                 let before = std::mem::take(&mut self.filter_before);
@@ -469,7 +486,15 @@ impl App {
                 self.filter = f;
                 self.filter_error = None;
                 if changed {
-                    self.rebuild_view_and_tree();
+                    if self.store.len() >= REFILTER_DEBOUNCE_FROM && self.filter_open {
+                        // Typing over a large store: one pass once the typing pauses, not one
+                        // per key (a pass over a million exchanges takes a good part of a
+                        // second and would make every key wait).
+                        self.refilter_due = Some(self.now + REFILTER_PAUSE_NS);
+                    } else {
+                        self.refilter_due = None;
+                        self.rebuild_view_and_tree();
+                    }
                 }
             }
             Err(e) => self.filter_error = Some(e),
