@@ -601,6 +601,7 @@ impl LiveCapture {
         self.purge.insert(pid);
         self.addrs_known.retain(|k| k.pid != pid);
         self.fd_addrs.retain(|k, _| k.0 != pid);
+        self.plain_addrs.retain(|k, _| k.pid != pid);
         out.push(Event::Exit { ts, pid });
     }
 
