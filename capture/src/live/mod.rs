@@ -128,6 +128,8 @@ pub struct LiveCapture {
     fd_addrs: std::collections::HashMap<(u32, i32), (String, String)>,
     /// The Go programs are loaded (verified) with the first Go target, not at start.
     go_loaded: bool,
+    /// The buffer `poll` copies ring records into, reused from drain to drain.
+    drained: Vec<u8>,
     /// The kernel's `sched_process_exit` has no `group_dead`: target exits are found by looking
     /// at /proc every rescan instead.
     exits_polled: bool,
@@ -211,6 +213,7 @@ impl LiveCapture {
             fd_addrs: std::collections::HashMap::new(),
             go_loaded: false,
             exits_polled: layout.exit_group_dead.is_none(),
+            drained: Vec::new(),
         };
         // Most programs use the system libssl (or libgnutls): attaching them up front means a new
         // target (a child, an exec'd name) is captured from its first call, before any rescan.
@@ -445,15 +448,27 @@ impl LiveCapture {
     /// Drains the ring buffer into `out`. Also, at most every 250 ms, picks up libraries loaded
     /// since attach (dlopen) and reports new losses.
     pub fn poll(&mut self, out: &mut Vec<Event>) {
-        let mut records: Vec<Vec<u8>> = Vec::new();
+        // Records are copied out of the ring (freeing its space at once) into one reused buffer:
+        // a Vec per record was a malloc and a free per chunk on the draining path.
+        let mut buf = std::mem::take(&mut self.drained);
+        let mut ends: Vec<usize> = Vec::new();
+        buf.clear();
         while let Some(item) = self.ring.next() {
-            records.push(item.to_vec());
-            if records.len() >= 4096 {
+            buf.extend_from_slice(&item);
+            ends.push(buf.len());
+            // Bounded per drain in records and bytes; the rest waits for the next call.
+            if ends.len() >= 4096 || buf.len() >= 8 << 20 {
                 break;
             }
         }
-        for rec in records {
-            self.convert(&rec, out);
+        let mut start = 0;
+        for end in ends {
+            self.convert(&buf[start..end], out);
+            start = end;
+        }
+        // Kept for the next drain unless a burst of large records grew it well past its bound.
+        if buf.capacity() <= 16 << 20 {
+            self.drained = buf;
         }
         if self.last_rescan.elapsed() >= Duration::from_millis(250) {
             self.last_rescan = Instant::now();
