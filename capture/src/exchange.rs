@@ -148,6 +148,7 @@ pub struct OpaqueConnection {
     pub bytes_read: u64,
     pub start: UnixNanos,
     pub end: UnixNanos,
-    /// What the decoder made of it (`"not HTTP"`, or a parse error).
+    /// What the decoder made of it (`"not HTTP"`), or why decoding stopped part-way
+    /// (`"HTTP/2 decoding stopped: ..."`, reported when it happens).
     pub reason: String,
 }

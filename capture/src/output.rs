@@ -7,7 +7,8 @@ use crate::exchange::{Exchange, OpaqueConnection, UnixNanos};
 pub enum Output {
     /// A request and (if seen) its response.
     Exchange(Box<Exchange>),
-    /// A connection that carried no decodable HTTP, with its byte counts.
+    /// A connection that carried no decodable HTTP, or whose decoding stopped, with its byte
+    /// counts and the reason.
     Opaque(OpaqueConnection),
     /// A process became a target (or its name became known).
     Process {

@@ -37,6 +37,8 @@ struct Conn {
     /// Per direction: (total of the call in progress, next expected offset).
     calls: [Option<(u32, u32)>; 2],
     decoder: Decoder,
+    /// Why decoding stopped, once said: reported once, when it happens.
+    stopped: bool,
 }
 
 enum Decoder {
@@ -104,6 +106,9 @@ impl From<http2::Http2Completed> for Done {
 struct Step {
     done: Vec<Done>,
     errors: u64,
+    /// The error that stopped decoding the connection (HTTP/2 stops at the first malformed
+    /// frame; HTTP/1.1 resyncs and notes errors on its exchanges).
+    stop: Option<String>,
 }
 
 impl Step {
@@ -116,7 +121,11 @@ impl Step {
     fn http2(&mut self, r: Result<Vec<http2::Http2Completed>, http2::Http2Error>) {
         match r {
             Ok(d) => self.done.extend(d.into_iter().map(Done::from)),
-            Err(_) => self.errors += 1,
+            Err(e) => {
+                self.errors += 1;
+                self.stop
+                    .get_or_insert_with(|| format!("HTTP/2 decoding stopped: {e}"));
+            }
         }
     }
 }
@@ -341,6 +350,9 @@ impl Pipeline {
         }
         self.stats.decode_errors += step.errors;
         self.emit(key, step.done, out);
+        if let Some(reason) = step.stop {
+            self.report_stop(key, reason, out);
+        }
     }
 
     /// The connection for `key`, created (and the least recently active one evicted past the
@@ -373,6 +385,7 @@ impl Pipeline {
                     written: 0,
                     read: 0,
                     calls: [None, None],
+                    stopped: false,
                     decoder: Decoder::Sniffing {
                         chunks: Vec::new(),
                         len: 0,
@@ -439,6 +452,31 @@ impl Pipeline {
                 reason: reason.clone(),
             }));
         }
+    }
+
+    /// Says once, as it happens, that a connection's decoding stopped and why (the UI shows it
+    /// as a notice, headless mode on stderr); its bytes are counted from then on.
+    fn report_stop(&mut self, key: ConnKey, reason: String, out: &mut Vec<Output>) {
+        let comm = self.comm(key.pid);
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if std::mem::replace(&mut c.stopped, true) {
+            return;
+        }
+        out.push(Output::Opaque(OpaqueConnection {
+            conn_id: c.id,
+            pid: key.pid,
+            comm,
+            tls: c.tls,
+            local_addr: c.local.clone(),
+            peer_addr: c.peer.clone(),
+            bytes_written: c.written,
+            bytes_read: c.read,
+            start: c.start,
+            end: c.last.max(c.start),
+            reason,
+        }));
     }
 
     fn comm(&self, pid: u32) -> String {

@@ -126,3 +126,53 @@ fn plain_connection_announced_by_its_addresses_first_is_not_tls() {
     assert_eq!(x.url(), "http://svc/x");
     assert_eq!(x.peer_addr.as_deref(), Some("127.0.0.1:8080"));
 }
+
+/// A connection whose HTTP/2 decoding stops says why, once, when it happens: the exchange
+/// completed before it still comes out.
+#[test]
+fn a_stopped_connection_says_why() {
+    let mut t = Transcript::new(true).handshake();
+    let g = get("/a");
+    t.request(1, &as_refs(&g), None);
+    t.response(1, &[(":status", "200")], b"ok");
+    // A SETTINGS frame on a stream is a connection error (RFC 9113 §6.5): decoding stops.
+    t.server_sends(frame(SETTINGS, 0, 1, &[]));
+    t.server_sends(frame(SETTINGS, 0, 1, &[]));
+    let mut p = Pipeline::new(Limits::default());
+    let key = ConnKey { pid: 9, conn: 0x55 };
+    let mut out = Vec::new();
+    for (i, (dir, bytes)) in t.calls.iter().enumerate() {
+        p.push(
+            Event::Data {
+                ts: 1_000 + i as u64,
+                key,
+                tid: 9,
+                fd: 4,
+                dir: *dir,
+                total: bytes.len() as u32,
+                offset: 0,
+                bytes: bytes.clone(),
+                tls: true,
+            },
+            &mut out,
+        );
+    }
+    p.push(Event::Close { ts: 5_000, key }, &mut out);
+    let reasons: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Opaque(c) => Some(c.reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 1, "said once: {reasons:?}");
+    assert!(
+        reasons[0].starts_with("HTTP/2 decoding stopped: ") && reasons[0].contains("SETTINGS"),
+        "{reasons:?}"
+    );
+    let exchanges = out
+        .iter()
+        .filter(|o| matches!(o, Output::Exchange(_)))
+        .count();
+    assert_eq!(exchanges, 1);
+}

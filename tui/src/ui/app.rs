@@ -327,7 +327,15 @@ impl App {
                     self.newest_match = Some(seq);
                 }
             }
-            Output::Opaque(_) => self.opaque += 1,
+            Output::Opaque(c) => {
+                self.opaque += 1;
+                // A connection whose decoding stopped part-way says why (never-HTTP ones are
+                // only counted: there are many, and nothing went wrong).
+                if c.reason != "not HTTP" {
+                    let peer = c.peer_addr.as_deref().unwrap_or("?");
+                    self.notify(format!("{} → {peer}: {}", c.comm, c.reason), true);
+                }
+            }
             Output::Process { pid, comm, .. } => {
                 match self.targets.iter_mut().find(|t| t.pid == pid) {
                     Some(t) => {
