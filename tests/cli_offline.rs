@@ -62,6 +62,8 @@ fn write_recording(path: &std::path::Path) {
         bytes: bytes.to_vec(),
         tls: true,
     };
+    // A leftover of an earlier run would be refused if it belonged to someone else.
+    let _ = std::fs::remove_file(path);
     let mut w = Writer::create(path).unwrap();
     for ev in [
         Event::Process {

@@ -16,4 +16,5 @@ pub mod placement;
 pub mod procinfo;
 pub mod protobuf;
 pub mod record;
+pub mod safe_create;
 pub mod x86;

@@ -9,6 +9,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
+use crate::safe_create::{self, Invoker};
 
 pub const MAGIC: &[u8; 8] = b"APITOP\x00R";
 pub const VERSION: u16 = 1;
@@ -27,6 +28,8 @@ const TAG_LOST: u8 = 7;
 pub enum RecordError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    #[error(transparent)]
+    Create(#[from] safe_create::CreateError),
     #[error("{0}: not an apitop recording (wrong magic bytes)")]
     Foreign(String),
     #[error("{path}: recording format version {found} is newer than this apitop reads ({VERSION}); upgrade apitop")]
@@ -48,24 +51,20 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Creates `path` for this process's invoker (see [`safe_create::create`]).
     pub fn create(path: &Path) -> Result<Self, RecordError> {
-        use std::os::unix::fs::OpenOptionsExt;
+        Writer::create_for(path, Invoker::current())
+    }
+
+    /// Creates `path` safely: never through a symlink, never over someone else's file; under
+    /// sudo the file is given to `who` so it can be read back without root.
+    pub fn create_for(path: &Path, who: Invoker) -> Result<Self, RecordError> {
         let shown = path.display().to_string();
         let io = |source| RecordError::Io {
             path: shown.clone(),
             source,
         };
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        // An existing file keeps its mode on open: tighten it too.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
+        let file = safe_create::create(path, who)?;
         let mut out = BufWriter::new(file);
         out.write_all(MAGIC).map_err(io)?;
         out.write_all(&VERSION.to_le_bytes()).map_err(io)?;

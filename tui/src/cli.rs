@@ -14,7 +14,7 @@ Examples:
   sudo apitop --json -p 1234 -p 5678   one JSON object per HTTP exchange on stdout
   sudo apitop --json -n nginx          every process named nginx, now and later
   sudo apitop -- curl https://...      start a command and capture it from its first byte
-  sudo apitop -w trace.apitop -p 1234  also record raw capture events (file mode 0600)
+  sudo apitop -w trace.apitop -p 1234  also record raw capture events (mode 0600, yours under sudo)
   apitop -r trace.apitop               decode a recording again, no root needed
 
 Live capture needs root (CAP_BPF, CAP_PERFMON) and a kernel with BTF.";
@@ -43,7 +43,9 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
-    /// Also write the raw capture events to FILE (created with mode 0600).
+    /// Also write the raw capture events to FILE: created with mode 0600 and, under sudo, owned
+    /// by the invoking user; never written through a symlink, nor over a file with other links
+    /// or another owner.
     #[arg(
         short = 'w',
         long = "write",
