@@ -125,7 +125,7 @@ fn truncated_recording_is_one_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().unwrap_or_default();
     assert!(
-        last.contains("recording is truncated after 4 events"),
+        last.contains("recording is truncated after 4 events: record 5 at byte "),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
