@@ -10,6 +10,7 @@ pub mod http2;
 mod input;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod mask;
 pub mod output;
 pub mod pipeline;
 pub mod placement;

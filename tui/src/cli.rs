@@ -16,6 +16,11 @@ Examples:
   sudo apitop -- curl https://...      start a command and capture it from its first byte
   sudo apitop -w trace.apitop -p 1234  also record raw capture events (mode 0600, yours under sudo)
   apitop -r trace.apitop               decode a recording again, no root needed
+  apitop --no-mask -r trace.apitop     the same, with secret header values shown
+
+Secret header values (credentials, cookies, API keys, tokens) are masked by default wherever
+exchanges are shown, copied or printed. A recording keeps the raw captured bytes, so treat the
+file as secret; it is masked again whenever it is read with -r, unless --no-mask is given.
 
 Live capture needs root (CAP_BPF, CAP_PERFMON) and a kernel with BTF.";
 
@@ -42,6 +47,17 @@ pub struct Cli {
     /// Headless: print one JSON object per exchange on stdout instead of the terminal UI.
     #[arg(long)]
     pub json: bool,
+
+    /// Mask secrets (the default): the values of Authorization, Proxy-Authorization, Cookie,
+    /// Set-Cookie and API-key, token, secret and password headers are shown as *** (keeping the
+    /// auth scheme, cookie names and Set-Cookie attributes) in the UI, copied curl commands and
+    /// --json lines. Recordings (-w) keep the raw bytes; they are masked when read with -r.
+    #[arg(long, overrides_with = "no_mask")]
+    pub mask: bool,
+
+    /// Show secret header values as captured (see --mask).
+    #[arg(long, overrides_with = "mask")]
+    pub no_mask: bool,
 
     /// Also write the raw capture events to FILE: created with mode 0600 and, under sudo, owned
     /// by the invoking user; never written through a symlink, nor over a file with other links
@@ -93,6 +109,11 @@ impl Cli {
         }
     }
 
+    /// Whether secrets are masked: on unless the last of `--mask`/`--no-mask` was `--no-mask`.
+    pub fn masking(&self) -> bool {
+        !self.no_mask
+    }
+
     pub fn has_targets(&self) -> bool {
         !self.pids.is_empty() || !self.names.is_empty() || !self.command.is_empty()
     }
@@ -131,5 +152,19 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn masking_is_on_unless_the_last_word_is_no_mask() {
+        let masking = |args: &[&str]| {
+            let mut argv = vec!["apitop", "-r", "x"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).unwrap().masking()
+        };
+        assert!(masking(&[]));
+        assert!(masking(&["--mask"]));
+        assert!(!masking(&["--no-mask"]));
+        assert!(masking(&["--no-mask", "--mask"]));
+        assert!(!masking(&["--mask", "--no-mask"]));
     }
 }
