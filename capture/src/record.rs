@@ -198,7 +198,7 @@ impl<R: Read> Reader<R> {
                 return Err(self.damaged(
                     start,
                     format!(
-                        "payload length {len} exceeds the largest {} ({max} bytes)",
+                        "payload length {len} exceeds {max} bytes, the largest {}",
                         kind(tag)
                     ),
                 ));
