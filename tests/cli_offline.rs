@@ -38,6 +38,9 @@ fn help_and_version() {
         "--list",
         "-w, --write",
         "-r, --read",
+        "--mask",
+        "--no-mask",
+        "masked when read with -r",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
@@ -64,6 +67,15 @@ fn ring_size_and_kernel_requirement() {
 
 /// A small recording of one HTTP/1.1 exchange, written through the real writer.
 fn write_recording(path: &std::path::Path) {
+    write_exchange(
+        path,
+        b"GET /users/7 HTTP/1.1\r\nHost: api.test\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"id\": 7}\r\n",
+    );
+}
+
+/// A recording of one HTTP/1.1 request and its response, as a client captured them.
+fn write_exchange(path: &std::path::Path, request: &[u8], response: &[u8]) {
     let key = ConnKey {
         pid: 42,
         conn: 0x1000,
@@ -79,6 +91,8 @@ fn write_recording(path: &std::path::Path) {
         bytes: bytes.to_vec(),
         tls: true,
     };
+    // A leftover of an earlier run would be refused if it belonged to someone else.
+    let _ = std::fs::remove_file(path);
     let mut w = Writer::create(path).unwrap();
     for ev in [
         Event::Process {
@@ -92,16 +106,8 @@ fn write_recording(path: &std::path::Path) {
             local: "127.0.0.1:5000".into(),
             peer: "127.0.0.1:443".into(),
         },
-        data(
-            1_700_000_000_000_000_010,
-            Direction::Write,
-            b"GET /users/7 HTTP/1.1\r\nHost: api.test\r\n\r\n",
-        ),
-        data(
-            1_700_000_000_002_000_010,
-            Direction::Read,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"id\": 7}\r\n",
-        ),
+        data(1_700_000_000_000_000_010, Direction::Write, request),
+        data(1_700_000_000_002_000_010, Direction::Read, response),
         Event::Close {
             ts: 1_700_000_000_003_000_000,
             key,
@@ -140,7 +146,7 @@ fn truncated_recording_is_one_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().unwrap_or_default();
     assert!(
-        last.contains("recording is truncated after 4 events"),
+        last.contains("recording is truncated after 4 events: record 5 at byte "),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
@@ -163,4 +169,62 @@ fn foreign_file_is_one_clear_error() {
     let out = apitop(&["--json", "-r", "/nonexistent/file"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("No such file"));
+}
+
+/// Secrets in headers are masked in `--json` output of a recording by default, and shown with
+/// `--no-mask`; the recording itself keeps them.
+#[test]
+fn secrets_are_masked_unless_asked_not_to() {
+    let path = work_dir().join("secrets.apitop");
+    write_exchange(
+        &path,
+        b"GET /me HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer abc\r\n\
+          Cookie: session=abc; theme=dark\r\nX-Api-Key: abc\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: id=abc; Path=/; HttpOnly\r\n\
+          Content-Length: 2\r\n\r\nok",
+    );
+    let file = path.to_str().unwrap();
+    let run = Run::from_output(apitop(&["--json", "-r", file]));
+    run.assert_ok();
+    assert_eq!(run.exchanges.len(), 1, "{}", run.stderr);
+    let x = &run.exchanges[0];
+    let header = |msg: &str, name: &str| {
+        x[msg]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        header("request", "Authorization").as_deref(),
+        Some("Bearer ***")
+    );
+    assert_eq!(
+        header("request", "Cookie").as_deref(),
+        Some("session=***; theme=***")
+    );
+    assert_eq!(header("request", "X-Api-Key").as_deref(), Some("***"));
+    assert_eq!(header("request", "Host").as_deref(), Some("api.test"));
+    assert_eq!(
+        header("response", "Set-Cookie").as_deref(),
+        Some("id=***; Path=/; HttpOnly")
+    );
+    assert!(
+        !run.stdout.contains("abc"),
+        "a secret leaked: {}",
+        run.stdout
+    );
+
+    let out = apitop(&["--json", "--no-mask", "-r", file]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success());
+    assert!(stdout.contains("Bearer abc"), "{stdout}");
+    assert!(stdout.contains("id=abc; Path=/"), "{stdout}");
+    // The last of the pair wins, as with other on/off flags.
+    let out = apitop(&["--json", "--no-mask", "--mask", "-r", file]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("abc"));
+    // The recording holds what was captured: it is what a replay decodes.
+    let raw = std::fs::read(&path).unwrap();
+    assert!(raw.windows(10).any(|w| w == b"Bearer abc"));
 }

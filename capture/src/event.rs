@@ -79,11 +79,13 @@ pub struct LossCounters {
 }
 
 impl LossCounters {
+    /// Saturating: a recording from elsewhere may carry any counts, and an overflow must not
+    /// panic (debug) or wrap to a small number (release).
     pub fn add(&mut self, o: &LossCounters) {
-        self.ring_full += o.ring_full;
-        self.truncated_bytes += o.truncated_bytes;
-        self.read_faults += o.read_faults;
-        self.map_full += o.map_full;
+        self.ring_full = self.ring_full.saturating_add(o.ring_full);
+        self.truncated_bytes = self.truncated_bytes.saturating_add(o.truncated_bytes);
+        self.read_faults = self.read_faults.saturating_add(o.read_faults);
+        self.map_full = self.map_full.saturating_add(o.map_full);
     }
     pub fn is_zero(&self) -> bool {
         *self == LossCounters::default()

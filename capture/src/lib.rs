@@ -10,10 +10,12 @@ pub mod http2;
 mod input;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod mask;
 pub mod output;
 pub mod pipeline;
 pub mod placement;
 pub mod procinfo;
 pub mod protobuf;
 pub mod record;
+pub mod safe_create;
 pub mod x86;

@@ -43,12 +43,17 @@ pub struct CaptureStats {
 impl CaptureStats {
     /// Every kind of loss added up: what the status bar shows as "drops".
     pub fn drops(&self) -> u64 {
-        self.losses.ring_full
-            + self.losses.read_faults
-            + self.losses.map_full
-            + u64::from(self.losses.truncated_bytes > 0)
-            + self.dropped_events
-            + self.evicted_connections
+        // Saturating: the loss counts of a recording from elsewhere can be anything.
+        [
+            self.losses.ring_full,
+            self.losses.read_faults,
+            self.losses.map_full,
+            u64::from(self.losses.truncated_bytes > 0),
+            self.dropped_events,
+            self.evicted_connections,
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
     }
 
     /// The reason behind most drops, with what to do about it; None without drops.

@@ -9,6 +9,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
+use crate::safe_create::{self, Invoker};
 
 pub const MAGIC: &[u8; 8] = b"APITOP\x00R";
 pub const VERSION: u16 = 1;
@@ -27,16 +28,25 @@ const TAG_LOST: u8 = 7;
 pub enum RecordError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    #[error(transparent)]
+    Create(#[from] safe_create::CreateError),
     #[error("{0}: not an apitop recording (wrong magic bytes)")]
     Foreign(String),
     #[error("{path}: recording format version {found} is newer than this apitop reads ({VERSION}); upgrade apitop")]
     TooNew { path: String, found: u16 },
-    #[error("{path}: recording is truncated after {events} events (the capture was cut off while writing)")]
-    Truncated { path: String, events: u64 },
-    #[error("{path}: recording is damaged at event {events}: {detail}")]
-    Damaged {
+    #[error("{path}: recording is truncated after {events} events: {detail} (the capture was cut off while writing)")]
+    Truncated {
         path: String,
         events: u64,
+        detail: String,
+    },
+    #[error("{path}: damaged record {record} at byte {offset}: {detail}")]
+    Damaged {
+        path: String,
+        /// Records are numbered from 1 in file order, skipped (unknown) ones included.
+        record: u64,
+        /// Where the record starts (its tag byte).
+        offset: u64,
         detail: String,
     },
 }
@@ -48,24 +58,20 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Creates `path` for this process's invoker (see [`safe_create::create`]).
     pub fn create(path: &Path) -> Result<Self, RecordError> {
-        use std::os::unix::fs::OpenOptionsExt;
+        Writer::create_for(path, Invoker::current())
+    }
+
+    /// Creates `path` safely: never through a symlink, never over someone else's file; under
+    /// sudo the file is given to `who` so it can be read back without root.
+    pub fn create_for(path: &Path, who: Invoker) -> Result<Self, RecordError> {
         let shown = path.display().to_string();
         let io = |source| RecordError::Io {
             path: shown.clone(),
             source,
         };
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        // An existing file keeps its mode on open: tighten it too.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
+        let file = safe_create::create(path, who)?;
         let mut out = BufWriter::new(file);
         out.write_all(MAGIC).map_err(io)?;
         out.write_all(&VERSION.to_le_bytes()).map_err(io)?;
@@ -93,11 +99,39 @@ impl Writer {
     }
 }
 
-/// Reads a recording event by event.
+/// Bytes of a record's tag and length.
+const RECORD_HEAD: u64 = 5;
+/// Bytes of a data record before its chunk: ts, key, tid, fd, dir, total, offset, tls, length.
+const DATA_FIELDS: usize = 8 + 12 + 4 + 4 + 1 + 4 + 4 + 1 + 4;
+/// Largest data record: the kernel never sends more than `CHUNK_SIZE` bytes in one event. A
+/// later apitop with larger chunks must raise `VERSION`.
+const MAX_DATA_RECORD: u32 = (DATA_FIELDS + capture_ebpf::CHUNK_SIZE) as u32;
+/// Largest record of the other known kinds: a few integers, addresses and a process name.
+const MAX_SMALL_RECORD: u32 = 4096;
+
+/// Largest payload a record of `tag` may have; more means the file is damaged.
+fn max_payload(tag: u8) -> u32 {
+    match tag {
+        TAG_DATA => MAX_DATA_RECORD,
+        TAG_CLOSE | TAG_FD | TAG_ADDRS | TAG_PROCESS | TAG_EXIT | TAG_LOST => MAX_SMALL_RECORD,
+        // Kinds from later versions are skipped unread, but a length this large is garbage.
+        _ => MAX_RECORD,
+    }
+}
+
+/// Reads a recording event by event. The file may come from someone else: every length is
+/// checked before anything is allocated for it, and a damaged file is reported with the record
+/// number and byte offset where it goes wrong, never with a panic.
 pub struct Reader<R> {
     input: R,
     path: String,
     events: u64,
+    /// Records read so far, skipped ones included.
+    records: u64,
+    /// Bytes read so far: where the next record starts.
+    pos: u64,
+    /// The payload being decoded, reused from record to record.
+    payload: Vec<u8>,
     done: bool,
 }
 
@@ -124,7 +158,11 @@ impl<R: Read> Reader<R> {
             return Err(RecordError::Foreign(path));
         }
         if n < head.len() {
-            return Err(RecordError::Truncated { path, events: 0 });
+            return Err(RecordError::Truncated {
+                path,
+                events: 0,
+                detail: format!("the {}-byte header ends after {n} bytes", head.len()),
+            });
         }
         let found = u16::from_le_bytes([head[8], head[9]]);
         if found > VERSION {
@@ -134,35 +172,62 @@ impl<R: Read> Reader<R> {
             input,
             path,
             events: 0,
+            records: 0,
+            pos: head.len() as u64,
+            payload: Vec::new(),
             done: false,
         })
     }
 
     fn next_event(&mut self) -> Result<Option<Event>, RecordError> {
         loop {
-            let mut head = [0u8; 5];
+            let start = self.pos;
+            let mut head = [0u8; RECORD_HEAD as usize];
             let n = read_full(&mut self.input, &mut head).map_err(|e| self.io(e))?;
             if n == 0 {
                 return Ok(None);
             }
+            self.records += 1;
             if n < head.len() {
-                return Err(self.truncated());
+                return Err(self.truncated(start, RECORD_HEAD, n as u64));
             }
+            let tag = head[0];
             let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-            if len > MAX_RECORD {
-                return Err(self.damaged(format!("record length {len} is implausible")));
+            let max = max_payload(tag);
+            if len > max {
+                return Err(self.damaged(
+                    start,
+                    format!(
+                        "payload length {len} exceeds {max} bytes, the largest {}",
+                        kind(tag)
+                    ),
+                ));
             }
-            let mut payload = vec![0u8; len as usize];
-            if read_full(&mut self.input, &mut payload).map_err(|e| self.io(e))? < payload.len() {
-                return Err(self.truncated());
+            let mut limited = (&mut self.input).take(u64::from(len));
+            self.payload.clear();
+            let got = if (1..=TAG_LOST).contains(&tag) {
+                // Grows with the bytes actually there: a length past the end of the file
+                // costs no more memory than the file holds.
+                limited.read_to_end(&mut self.payload).map(|n| n as u64)
+            } else {
+                io::copy(&mut limited, &mut io::sink())
+            };
+            let got = got.map_err(|e| self.io(e))?;
+            if got < u64::from(len) {
+                return Err(self.truncated(start, RECORD_HEAD + u64::from(len), RECORD_HEAD + got));
             }
-            match decode(head[0], &payload) {
+            self.pos = start + RECORD_HEAD + u64::from(len);
+            let mut d = Dec {
+                rest: &self.payload,
+                at: start + RECORD_HEAD,
+            };
+            match decode(tag, &mut d) {
                 Ok(Some(ev)) => {
                     self.events += 1;
                     return Ok(Some(ev));
                 }
                 Ok(None) => continue,
-                Err(detail) => return Err(self.damaged(detail)),
+                Err(detail) => return Err(self.damaged(start, detail)),
             }
         }
     }
@@ -173,18 +238,33 @@ impl<R: Read> Reader<R> {
             source,
         }
     }
-    fn truncated(&self) -> RecordError {
+    /// Record `self.records` at `start` needed `need` bytes; the file ended after `got`.
+    fn truncated(&self, start: u64, need: u64, got: u64) -> RecordError {
         RecordError::Truncated {
             path: self.path.clone(),
             events: self.events,
+            detail: format!(
+                "record {} at byte {start} needs {need} bytes, the file ends after {got}",
+                self.records
+            ),
         }
     }
-    fn damaged(&self, detail: String) -> RecordError {
+    fn damaged(&self, offset: u64, detail: String) -> RecordError {
         RecordError::Damaged {
             path: self.path.clone(),
-            events: self.events,
+            record: self.records,
+            offset,
             detail,
         }
+    }
+}
+
+/// What a record of `tag` is called in errors.
+fn kind(tag: u8) -> &'static str {
+    match tag {
+        TAG_DATA => "data record (a kernel chunk and its fields)",
+        TAG_CLOSE | TAG_FD | TAG_ADDRS | TAG_PROCESS | TAG_EXIT | TAG_LOST => "record of its kind",
+        _ => "record",
     }
 }
 
@@ -304,18 +384,36 @@ fn encode(ev: &Event) -> (u8, Vec<u8>) {
     (tag, e.0)
 }
 
-struct Dec<'a>(&'a [u8]);
+/// Reads the fields of one payload; `at` is the file offset of `rest`, for errors.
+struct Dec<'a> {
+    rest: &'a [u8],
+    at: u64,
+}
 impl<'a> Dec<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("record shorter than its fields".into());
+        if self.rest.len() < n {
+            return Err(format!(
+                "a {n}-byte field at byte {} runs past the end of the record ({} bytes left)",
+                self.at,
+                self.rest.len()
+            ));
         }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
+        let (a, b) = self.rest.split_at(n);
+        self.rest = b;
+        self.at += n as u64;
         Ok(a)
     }
     fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
+    }
+    /// A byte the writer only ever sets to 0 or 1: anything else is damage.
+    fn flag(&mut self, what: &str) -> Result<bool, String> {
+        let at = self.at;
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(format!("{what} byte at byte {at} is {v}, not 0 or 1")),
+        }
     }
     fn u32(&mut self) -> Result<u32, String> {
         let b = self.take(4)?;
@@ -341,22 +439,21 @@ impl<'a> Dec<'a> {
     }
 }
 
-fn decode(tag: u8, payload: &[u8]) -> Result<Option<Event>, String> {
-    let mut d = Dec(payload);
+fn decode(tag: u8, d: &mut Dec) -> Result<Option<Event>, String> {
     let ev = match tag {
         TAG_DATA => Event::Data {
             ts: d.u64()?,
             key: d.key()?,
             tid: d.u32()?,
             fd: d.u32()? as i32,
-            dir: if d.u8()? == 1 {
+            dir: if d.flag("direction")? {
                 Direction::Read
             } else {
                 Direction::Write
             },
             total: d.u32()?,
             offset: d.u32()?,
-            tls: d.u8()? != 0,
+            tls: d.flag("TLS flag")?,
             bytes: d.bytes()?,
         },
         TAG_CLOSE => Event::Close {
@@ -390,7 +487,7 @@ fn decode(tag: u8, payload: &[u8]) -> Result<Option<Event>, String> {
                 truncated_bytes: d.u64()?,
                 read_faults: d.u64()?,
                 // Absent from recordings made before the counter existed.
-                map_full: if d.0.is_empty() { 0 } else { d.u64()? },
+                map_full: if d.rest.is_empty() { 0 } else { d.u64()? },
             },
         },
         _ => return Ok(None),

@@ -14,8 +14,13 @@ Examples:
   sudo apitop --json -p 1234 -p 5678   one JSON object per HTTP exchange on stdout
   sudo apitop --json -n nginx          every process named nginx, now and later
   sudo apitop -- curl https://...      start a command and capture it from its first byte
-  sudo apitop -w trace.apitop -p 1234  also record raw capture events (file mode 0600)
+  sudo apitop -w trace.apitop -p 1234  also record raw capture events (mode 0600, yours under sudo)
   apitop -r trace.apitop               decode a recording again, no root needed
+  apitop --no-mask -r trace.apitop     the same, with secret header values shown
+
+Secret header values (credentials, cookies, API keys, tokens) are masked by default wherever
+exchanges are shown, copied or printed. A recording keeps the raw captured bytes, so treat the
+file as secret; it is masked again whenever it is read with -r, unless --no-mask is given.
 
 Live capture needs root (CAP_BPF, CAP_PERFMON) and Linux 5.17 or newer with BTF
 (CONFIG_DEBUG_INFO_BTF); it is tested on 6.18 and on Debian 12's 6.1.";
@@ -44,7 +49,20 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
-    /// Also write the raw capture events to FILE (created with mode 0600).
+    /// Mask secrets (the default): the values of Authorization, Proxy-Authorization, Cookie,
+    /// Set-Cookie and API-key, token, secret and password headers are shown as *** (keeping the
+    /// auth scheme, cookie names and Set-Cookie attributes) in the UI, copied curl commands and
+    /// --json lines. Recordings (-w) keep the raw bytes; they are masked when read with -r.
+    #[arg(long, overrides_with = "no_mask")]
+    pub mask: bool,
+
+    /// Show secret header values as captured (see --mask).
+    #[arg(long, overrides_with = "mask")]
+    pub no_mask: bool,
+
+    /// Also write the raw capture events to FILE: created with mode 0600 and, under sudo, owned
+    /// by the invoking user; never written through a symlink, nor over a file with other links
+    /// or another owner.
     #[arg(
         short = 'w',
         long = "write",
@@ -95,6 +113,11 @@ impl Cli {
             max_header_buffer: self.max_header,
             max_connections: self.max_connections.max(1),
         }
+    }
+
+    /// Whether secrets are masked: on unless the last of `--mask`/`--no-mask` was `--no-mask`.
+    pub fn masking(&self) -> bool {
+        !self.no_mask
     }
 
     pub fn has_targets(&self) -> bool {
@@ -158,5 +181,19 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn masking_is_on_unless_the_last_word_is_no_mask() {
+        let masking = |args: &[&str]| {
+            let mut argv = vec!["apitop", "-r", "x"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).unwrap().masking()
+        };
+        assert!(masking(&[]));
+        assert!(masking(&["--mask"]));
+        assert!(!masking(&["--no-mask"]));
+        assert!(masking(&["--no-mask", "--mask"]));
+        assert!(!masking(&["--mask", "--no-mask"]));
     }
 }

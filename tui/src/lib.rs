@@ -20,19 +20,23 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         let session = match &cli.read {
             Some(path) => session::Session::replay(path, limits)?,
             None => live_session(&cli, limits, false)?,
-        };
+        }
+        .with_mask(cli.masking());
         return headless::run(session, &cli.names);
     }
     // Everything that can fail is checked before the terminal is taken over.
     let theme = ui::theme::Theme::load(&cli.theme)?;
     let (session, source) = match &cli.read {
         Some(path) => (
-            session::Session::replay(path, limits)?,
+            session::Session::replay(path, limits)?.with_mask(cli.masking()),
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         ),
-        None => (live_session(&cli, limits, true)?, "live".to_string()),
+        None => (
+            live_session(&cli, limits, true)?.with_mask(cli.masking()),
+            "live".to_string(),
+        ),
     };
     let config = ui::Config {
         theme,

@@ -76,6 +76,8 @@ pub struct Session {
     pending: Vec<Output>,
     /// Events taken in by the last `step`.
     last_batch: usize,
+    /// Mask secret header values in the exchanges handed out (`--mask`, the default).
+    mask: bool,
     last_ts: u64,
 }
 
@@ -93,6 +95,7 @@ impl Session {
             pending: Vec::new(),
             last_batch: 0,
             last_ts: 0,
+            mask: true,
         })
     }
 
@@ -161,8 +164,16 @@ impl Session {
             pending: outputs,
             last_batch: 0,
             last_ts: 0,
+            mask: true,
         };
         Ok(s)
+    }
+
+    /// Whether secret header values are masked in the exchanges this session hands out (on
+    /// unless asked otherwise). The recording being written keeps the raw bytes.
+    pub fn with_mask(mut self, mask: bool) -> Self {
+        self.mask = mask;
+        self
     }
 
     /// Attaches to one more process while the capture runs (the UI's picker).
@@ -191,7 +202,9 @@ impl Session {
 
     /// Takes in what has arrived since the last call; Some when the session has ended by itself.
     pub fn step(&mut self, out: &mut Vec<Output>) -> Result<Option<Ended>> {
+        let first = out.len();
         out.append(&mut self.pending);
+        self.masked(out, first);
         let mut events = std::mem::take(&mut self.events);
         let ended = match &mut self.source {
             #[cfg(feature = "live")]
@@ -265,23 +278,42 @@ impl Session {
                 w.flush()?;
             }
         }
+        let first = out.len();
         for ev in batch {
             self.last_ts = self.last_ts.max(ev.ts());
             self.pipeline.push(ev, out);
         }
+        self.masked(out, first);
         Ok(())
+    }
+
+    /// The one place exchanges leave the session: everything downstream (the UI, its curl
+    /// copies, the JSON lines) sees them masked. `out[first..]` is what the pipeline just added.
+    fn masked(&self, out: &mut [Output], first: usize) {
+        if !self.mask {
+            return;
+        }
+        for o in out.iter_mut().skip(first) {
+            if let Output::Exchange(x) = o {
+                capture::mask::mask_exchange(x);
+            }
+        }
     }
 
     /// Completes what every open connection holds (the capture's end, as seen by the decoder).
     pub fn complete_open(&mut self, out: &mut Vec<Output>) {
+        let first = out.len();
         self.pipeline.finish(self.last_ts, out);
+        self.masked(out, first);
     }
 
     /// Ends the capture: detaches (dropping the probes), completes open connections, closes the
     /// recording.
     pub fn finish(mut self, out: &mut Vec<Output>) -> Result<CaptureStats> {
         let ts = self.last_ts;
+        let first = out.len();
         self.pipeline.finish(ts, out);
+        self.masked(out, first);
         if let Some(w) = self.writer.as_mut() {
             w.flush().context("finishing the recording")?;
         }
