@@ -12,6 +12,8 @@ pub mod layout;
 pub mod picker;
 pub mod runtime;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod theme;
 pub mod views;
 
