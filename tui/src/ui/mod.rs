@@ -4,6 +4,7 @@ pub mod app;
 pub mod clipboard;
 pub mod curl;
 pub mod endpoints;
+pub mod evict;
 pub mod filter;
 pub mod format;
 pub mod highlight;
