@@ -26,6 +26,19 @@ fn bad_flag_is_a_clear_error() {
 }
 
 #[test]
+fn bad_memory_budget_is_a_clear_error() {
+    for (value, says) in [("lots", "is not a size"), ("64K", "at least 1M")] {
+        let out = apitop(&["--max-memory", value, "-r", "x"]);
+        assert_eq!(out.status.code(), Some(2), "--max-memory {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--max-memory") && err.contains(says),
+            "--max-memory {value}: {err}"
+        );
+    }
+}
+
+#[test]
 fn help_and_version() {
     let out = apitop(&["--help"]);
     assert!(out.status.success());
@@ -35,6 +48,10 @@ fn help_and_version() {
         "[default: 1M]",
         "--max-exchanges",
         "[default: 100000]",
+        "--max-memory <SIZE>",
+        "[default: 512M]",
+        "--max-tree-nodes",
+        "[default: 10000]",
         "--list",
         "-w, --write",
         "-r, --read",

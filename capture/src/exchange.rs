@@ -25,6 +25,10 @@ pub struct Body {
     pub content_encoding: Option<String>,
     /// Why content decoding failed or stopped (data then holds the raw bytes).
     pub decode_error: Option<String>,
+    /// True when `data` was dropped after capture to keep a consumer (the UI's store) within
+    /// its memory budget: an empty `data` then means "no longer held", not "no body". Capture
+    /// itself never sets it.
+    pub evicted: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -85,9 +85,21 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_ring_size)]
     pub ring_size: usize,
 
-    /// Exchanges kept in the UI's store; the oldest are evicted past it.
+    /// Memory for the UI's store of exchanges (estimated heap bytes: bodies, headers, URLs).
+    /// Past it, bodies are evicted first, oldest first (the exchange stays listed, its body
+    /// marked evicted), then whole exchanges, oldest first. Accepts K/M/G suffixes; at least 1M.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_memory)]
+    pub max_memory: usize,
+
+    /// Exchanges kept in the UI's store, a second cap besides --max-memory; the oldest are
+    /// evicted past it.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_exchanges: usize,
+
+    /// Nodes in the UI's endpoint tree, hosts and path segments together; past it, new ones are
+    /// counted in their level's "(other)" node. Nodes go when the store evicts their exchanges.
+    #[arg(long, value_name = "N", default_value_t = crate::ui::endpoints::DEFAULT_MAX_NODES)]
+    pub max_tree_nodes: usize,
 
     /// Connections tracked at once; the least recently active is dropped past it (and counted).
     #[arg(long, value_name = "N", default_value_t = 4096)]
@@ -159,6 +171,17 @@ pub fn parse_ring_size(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--max-memory`: a size, and one that can hold a few exchanges with bodies.
+pub fn parse_memory(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    if n < 1 << 20 {
+        return Err(format!(
+            "{s:?} is too small for the store (at least 1M; examples: 256M, 2G)"
+        ));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +218,15 @@ mod tests {
         assert!(!masking(&["--no-mask"]));
         assert!(masking(&["--no-mask", "--mask"]));
         assert!(!masking(&["--mask", "--no-mask"]));
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("512M"), Ok(512 << 20));
+        assert_eq!(parse_memory("2G"), Ok(2 << 30));
+        assert_eq!(parse_memory("100000K"), Ok(100_000 << 10));
+        assert_eq!(parse_memory("1073741824"), Ok(1 << 30));
+        assert!(parse_memory("12X").unwrap_err().contains("is not a size"));
+        assert!(parse_memory("4K").unwrap_err().contains("at least 1M"));
     }
 }

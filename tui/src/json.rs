@@ -292,6 +292,7 @@ mod tests {
                     truncated: true,
                     content_encoding: Some("gzip".into()),
                     decode_error: Some("gzip: bad".into()),
+                    evicted: false,
                 },
                 trailers: vec![("x-t".into(), "1".into())],
             }),

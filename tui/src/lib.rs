@@ -41,6 +41,8 @@ pub fn run(cli: cli::Cli) -> Result<()> {
     let config = ui::Config {
         theme,
         max_exchanges: cli.max_exchanges.max(1),
+        max_memory: cli.max_memory,
+        max_tree_nodes: cli.max_tree_nodes.max(1),
         open_picker: cli.read.is_none() && !cli.has_targets(),
         max_body: Some(cli.max_body as u64),
         targets: cli

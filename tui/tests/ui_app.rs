@@ -562,3 +562,69 @@ fn filter_over_a_large_store_waits_for_a_pause_in_typing() {
     code(&mut app, KeyCode::Enter);
     assert_eq!(app.visible_ids().len(), 0, "~c 4xx applied on Enter");
 }
+
+#[test]
+fn the_endpoint_tree_shows_what_the_store_holds() {
+    let mut a = app_with(Config {
+        max_exchanges: 2,
+        ..config()
+    });
+    // A filter in force: its per-node counts must follow evictions too.
+    key(&mut a, '/');
+    typ(&mut a, "~c 2xx");
+    code(&mut a, KeyCode::Enter);
+    feed(
+        &mut a,
+        [
+            ex(1, "GET", "old.example", "/a", Some(200), 5),
+            ex(2, "GET", "old.example", "/b", Some(200), 5),
+            ex(3, "GET", "new.example", "/c", Some(200), 5),
+            ex(4, "POST", "new.example", "/c", Some(500), 5),
+        ],
+    );
+    let t = a.tree();
+    let rows: Vec<String> = t
+        .visible(&std::collections::HashSet::new())
+        .into_iter()
+        .map(|n| format!("{} {}", t.template(n), t.node(n).stats.count))
+        .collect();
+    assert_eq!(rows, ["new.example 2", "new.example/c 2"]);
+    let new = t.node(apitop::ui::endpoints::ROOT).children[0];
+    assert_eq!(
+        a.node_stats(new).count,
+        1,
+        "only the 2xx matches the filter"
+    );
+    assert_eq!(a.store().evicted, 2);
+}
+
+#[test]
+fn the_status_bar_shows_memory_use_and_body_evictions() {
+    let mut a = app_with(Config {
+        max_memory: 1 << 20,
+        ..config()
+    });
+    // 40 responses of 64 KiB: 2.5 MiB of bodies into a 1 MiB budget.
+    feed(
+        &mut a,
+        (1..=40).map(|i| {
+            with_response_body(
+                ex(i, "GET", "api.example.com", "/blob", Some(200), 5),
+                "application/octet-stream",
+                &vec![7u8; 64 << 10],
+            )
+        }),
+    );
+    assert!(a.store().bytes() <= 1 << 20);
+    assert_eq!((a.store().len(), a.store().evicted), (40, 0));
+    let screen = text(&render(&mut a, 160, 30));
+    let status = screen.lines().last().unwrap_or_default().to_string();
+    assert!(status.contains("store 40/100,000 mem "), "{status}");
+    assert!(status.contains("/1M"), "{status}");
+    let bodies = a.store().bodies_evicted;
+    assert!(bodies >= 20, "{bodies}");
+    assert!(
+        status.contains(&format!("evicted 0 · bodies {bodies}")),
+        "{status}"
+    );
+}

@@ -35,6 +35,10 @@ pub struct Config {
     pub theme: Theme,
     /// The store keeps the newest this many exchanges.
     pub max_exchanges: usize,
+    /// The store's byte budget (see [`super::store::heap_bytes`]).
+    pub max_memory: usize,
+    /// The endpoint tree's total node cap, hosts included.
+    pub max_tree_nodes: usize,
     /// Start in the process picker (no targets were given).
     pub open_picker: bool,
     /// Capture's body cap, shown next to truncated bodies.
@@ -54,6 +58,8 @@ impl Default for Config {
         Config {
             theme: Theme::default(),
             max_exchanges: 100_000,
+            max_memory: super::store::DEFAULT_MAX_MEMORY,
+            max_tree_nodes: super::endpoints::DEFAULT_MAX_NODES,
             open_picker: false,
             max_body: None,
             targets: Vec::new(),
@@ -181,7 +187,8 @@ pub struct App {
     collapsed: HashSet<NodeId>,
     /// Visible tree rows, recomputed when nodes are added or collapsed.
     pub(crate) tree_rows: Vec<NodeId>,
-    tree_rows_nodes: usize,
+    /// The tree generation `tree_rows` was computed at (None: recompute).
+    tree_rows_gen: Option<u64>,
     pub(crate) stats: CaptureStats,
     pub(crate) targets: Vec<Target>,
     pub(crate) opaque: u64,
@@ -200,8 +207,8 @@ impl App {
         let mut app = App {
             theme: cfg.theme.clone(),
             highlighter,
-            store: Store::new(cfg.max_exchanges),
-            tree: EndpointTree::default(),
+            store: Store::with_budget(cfg.max_exchanges, cfg.max_memory),
+            tree: EndpointTree::with_max_nodes(cfg.max_tree_nodes),
             tree_filtered: None,
             size: Rect::new(0, 0, 80, 24),
             panes: Panes::default(),
@@ -231,7 +238,7 @@ impl App {
             tree_offset: 0,
             collapsed: HashSet::new(),
             tree_rows: Vec::new(),
-            tree_rows_nodes: 0,
+            tree_rows_gen: None,
             stats: CaptureStats::default(),
             targets: cfg
                 .targets
@@ -322,9 +329,17 @@ impl App {
                     }
                 }
                 let matches = self.matches_parts(&ex, node);
-                let seq = self.store.push(ex, node, matches);
+                let mut removed = Vec::new();
+                let (tree, filter, filtered) =
+                    (&mut self.tree, &self.filter, &mut self.tree_filtered);
+                let seq = self.store.push_with(ex, node, matches, |gone| {
+                    super::evict::forget(tree, filter.as_ref(), filtered, &gone, &mut removed)
+                });
                 if matches {
                     self.newest_match = Some(seq);
+                }
+                if !removed.is_empty() {
+                    self.nodes_removed(&removed);
                 }
             }
             Output::Opaque(c) => {
@@ -349,11 +364,24 @@ impl App {
                     }),
                 }
             }
-            Output::Exit { pid, .. } => {
-                if let Some(t) = self.targets.iter_mut().find(|t| t.pid == pid) {
-                    t.alive = false;
-                }
-            }
+            Output::Exit { pid, .. } => super::evict::target_exited(&mut self.targets, pid),
+        }
+    }
+
+    /// Tree nodes went with evicted exchanges: nothing may keep pointing at their ids, which
+    /// later inserts reuse.
+    fn nodes_removed(&mut self, removed: &[NodeId]) {
+        self.collapsed.retain(|n| !removed.contains(n));
+        if self.tree_sel.is_some_and(|n| removed.contains(&n)) {
+            self.tree_sel = None;
+        }
+        if self.drill.is_some_and(|n| removed.contains(&n)) {
+            self.drill = None;
+            self.rebuild_view();
+            self.notify(
+                "the endpoint shown was evicted with its exchanges".into(),
+                false,
+            );
         }
     }
 
@@ -769,7 +797,7 @@ impl App {
                             }
                         }
                     }
-                    self.tree_rows_nodes = usize::MAX;
+                    self.tree_rows_gen = None;
                 }
             }
             _ => {}
@@ -963,9 +991,9 @@ impl App {
     }
 
     fn refresh_tree_rows(&mut self) {
-        if self.tree_rows_nodes != self.tree.len() {
+        if self.tree_rows_gen != Some(self.tree.generation()) {
             self.tree_rows = self.tree.visible(&self.collapsed);
-            self.tree_rows_nodes = self.tree.len();
+            self.tree_rows_gen = Some(self.tree.generation());
         }
     }
 

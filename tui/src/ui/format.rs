@@ -95,6 +95,25 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// A size in whole units, for the status bar where width counts: `812K`, `312M`, `1.5G`.
+pub fn size_whole(bytes: u64) -> String {
+    const K: u64 = 1024;
+    if bytes < K {
+        format!("{bytes}B")
+    } else if bytes < K * K {
+        format!("{}K", bytes / K)
+    } else if bytes < K * K * K {
+        format!("{}M", bytes / K / K)
+    } else {
+        let g = bytes as f64 / (K * K * K) as f64;
+        if g < 10.0 {
+            format!("{g:.1}G")
+        } else {
+            format!("{}G", bytes / K / K / K)
+        }
+    }
+}
+
 /// `HH:MM:SS.mmm` of a Unix-nanosecond time, shifted by `offset_secs` (local time).
 pub fn clock(ns: u64, offset_secs: i32) -> String {
     let secs = (ns / 1_000_000_000) as i64 + i64::from(offset_secs);

@@ -4,6 +4,7 @@ pub mod app;
 pub mod clipboard;
 pub mod curl;
 pub mod endpoints;
+pub mod evict;
 pub mod filter;
 pub mod format;
 pub mod highlight;
@@ -12,6 +13,8 @@ pub mod layout;
 pub mod picker;
 pub mod runtime;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod theme;
 pub mod views;
 

@@ -1,9 +1,15 @@
-//! Every exchange by arrival number (its `Seq`), the newest N kept, and a filtered, sorted
-//! view of seqs. The view is always ascending by (sort key, seq); "reverse" is applied when
-//! displaying, so new arrivals under the default sort are a push, and evictions a pop.
+//! Every exchange by arrival number (its `Seq`), the newest kept within a byte budget and a
+//! count cap, and a filtered, sorted view of seqs. The view is always ascending by (sort key,
+//! seq); "reverse" is applied when displaying, so new arrivals under the default sort are a
+//! push, and evictions a pop.
+//!
+//! Past the byte budget, bodies go first, oldest first (the exchange stays listed, its body
+//! marked evicted), and only when every body is gone do whole exchanges, oldest first: headers
+//! and timings are what a user scrolls back for, and they are small next to bodies.
 use std::collections::VecDeque;
+use std::mem::size_of;
 
-use capture::exchange::Exchange;
+use capture::exchange::{Body, Exchange};
 
 use super::endpoints::NodeId;
 
@@ -39,6 +45,62 @@ impl SortKey {
     }
 }
 
+/// The default byte budget (`--max-memory`).
+pub const DEFAULT_MAX_MEMORY: usize = 512 << 20;
+
+/// What one stored exchange costs beyond [`heap_bytes`]: its slot in the deque and in the view.
+const ENTRY_OVERHEAD: usize = size_of::<Entry>() + size_of::<(u64, Seq)>();
+
+/// Approximate heap bytes an exchange holds: the box itself, every string and header by
+/// capacity (what is allocated, not what is used), and body data. Allocator rounding is left
+/// out, so the real figure is somewhat higher; the budget is a bound on this estimate.
+pub fn heap_bytes(ex: &Exchange) -> usize {
+    fn opt(s: &Option<String>) -> usize {
+        s.as_ref().map_or(0, String::capacity)
+    }
+    fn headers(h: &Vec<(String, String)>) -> usize {
+        h.capacity() * size_of::<(String, String)>()
+            + h.iter()
+                .map(|(n, v)| n.capacity() + v.capacity())
+                .sum::<usize>()
+    }
+    fn body(b: &Body) -> usize {
+        b.data.capacity() + opt(&b.content_encoding) + opt(&b.decode_error)
+    }
+    let q = &ex.request;
+    let request = q.method.capacity()
+        + q.target.capacity()
+        + q.version.capacity()
+        + headers(&q.headers)
+        + body(&q.body);
+    // `Response` is inline in `Exchange` (an Option), so only what it points to counts here.
+    let response = ex.response.as_ref().map_or(0, |r| {
+        r.reason.capacity()
+            + r.version.capacity()
+            + headers(&r.headers)
+            + headers(&r.trailers)
+            + body(&r.body)
+    });
+    size_of::<Exchange>()
+        + ex.comm.capacity()
+        + opt(&ex.local_addr)
+        + opt(&ex.peer_addr)
+        + opt(&ex.error)
+        + request
+        + response
+}
+
+/// Drops a body's bytes, marking it evicted when there were any to drop (an empty body stays
+/// "no body"). Returns whether it held any.
+fn evict_body(b: &mut Body) -> bool {
+    let had = !b.data.is_empty();
+    if b.data.capacity() > 0 {
+        b.data = Vec::new();
+    }
+    b.evicted |= had;
+    had
+}
+
 pub struct Entry {
     pub ex: Box<Exchange>,
     /// Leaf of the endpoint tree this exchange was counted in.
@@ -64,7 +126,17 @@ pub struct Store {
     entries: VecDeque<Entry>,
     first: Seq,
     cap: usize,
+    /// The byte budget, over [`heap_bytes`] plus per-entry overhead.
+    max_bytes: usize,
+    /// Accounted bytes of everything stored.
+    bytes: usize,
+    /// Seqs below this have had their bodies evicted (or are gone): where the next body
+    /// eviction looks, so that evicting is amortized O(1) per exchange.
+    bodies_from: Seq,
+    /// Whole exchanges evicted.
     pub evicted: u64,
+    /// Exchanges whose bodies were evicted (they stay listed).
+    pub bodies_evicted: u64,
     /// Matching (sort key, seq), ascending. Keys are stored so that merges, evictions and
     /// lookups never chase pointers into the exchanges.
     view: VecDeque<(u64, Seq)>,
@@ -76,12 +148,22 @@ pub struct Store {
 }
 
 impl Store {
+    /// A store of at most `cap` exchanges within the default byte budget.
     pub fn new(cap: usize) -> Self {
+        Store::with_budget(cap, DEFAULT_MAX_MEMORY)
+    }
+
+    /// A store of at most `cap` exchanges and `max_bytes` accounted bytes.
+    pub fn with_budget(cap: usize, max_bytes: usize) -> Self {
         Store {
             entries: VecDeque::new(),
             first: 0,
             cap: cap.max(1),
+            max_bytes,
+            bytes: 0,
+            bodies_from: 0,
             evicted: 0,
+            bodies_evicted: 0,
             view: VecDeque::new(),
             sort: SortKey::Time,
             pending: Vec::new(),
@@ -99,6 +181,15 @@ impl Store {
 
     pub fn cap(&self) -> usize {
         self.cap
+    }
+
+    /// Accounted bytes held: never above [`Store::max_bytes`] after a push.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     pub fn sort(&self) -> SortKey {
@@ -122,24 +213,28 @@ impl Store {
             .map(|(i, e)| (self.first + i as u64, e))
     }
 
-    /// Adds an exchange; `matches` says whether it passes the current filter. Evicts the
-    /// oldest when full.
+    /// Adds an exchange; `matches` says whether it passes the current filter. Evicts past the
+    /// count cap or the byte budget, dropping the exchanges it evicts whole.
     pub fn push(&mut self, ex: Box<Exchange>, node: NodeId, matches: bool) -> Seq {
-        if self.entries.len() >= self.cap {
-            self.entries.pop_front();
-            let gone = self.first;
-            self.first += 1;
-            self.evicted += 1;
-            match self.sort {
-                SortKey::Time => {
-                    if self.view.front().is_some_and(|&(_, s)| s == gone) {
-                        self.view.pop_front();
-                    }
-                }
-                _ => self.stale = true,
+        self.push_with(ex, node, matches, drop)
+    }
+
+    /// [`Store::push`], handing every exchange evicted whole to `gone` (oldest first), so that
+    /// what was counted from it (the endpoint tree) can follow.
+    pub fn push_with(
+        &mut self,
+        ex: Box<Exchange>,
+        node: NodeId,
+        matches: bool,
+        mut gone: impl FnMut(Entry),
+    ) -> Seq {
+        while self.entries.len() >= self.cap {
+            if let Some(e) = self.pop_oldest() {
+                gone(e);
             }
         }
         let seq = self.first + self.entries.len() as u64;
+        self.bytes += heap_bytes(&ex) + ENTRY_OVERHEAD;
         self.entries.push_back(Entry { ex, node });
         if matches {
             match self.sort {
@@ -147,7 +242,59 @@ impl Store {
                 _ => self.pending.push(seq),
             }
         }
+        while self.bytes > self.max_bytes && self.evict_oldest_body() {}
+        while self.bytes > self.max_bytes {
+            match self.pop_oldest() {
+                Some(e) => gone(e),
+                None => break,
+            }
+        }
         seq
+    }
+
+    /// Empties the oldest body still held; false when none is left.
+    fn evict_oldest_body(&mut self) -> bool {
+        let end = self.first + self.entries.len() as u64;
+        let mut seq = self.bodies_from.max(self.first);
+        while seq < end {
+            let i = (seq - self.first) as usize;
+            seq += 1;
+            let ex = &mut self.entries[i].ex;
+            let before = heap_bytes(ex);
+            let mut had = evict_body(&mut ex.request.body);
+            if let Some(r) = &mut ex.response {
+                had |= evict_body(&mut r.body);
+            }
+            let after = heap_bytes(ex);
+            self.bytes -= before - after;
+            if had {
+                self.bodies_evicted += 1;
+            }
+            if before > after {
+                self.bodies_from = seq;
+                return true;
+            }
+        }
+        self.bodies_from = end;
+        false
+    }
+
+    /// Removes the oldest exchange, keeping the view consistent.
+    fn pop_oldest(&mut self) -> Option<Entry> {
+        let e = self.entries.pop_front()?;
+        let gone = self.first;
+        self.first += 1;
+        self.evicted += 1;
+        self.bytes -= heap_bytes(&e.ex) + ENTRY_OVERHEAD;
+        match self.sort {
+            SortKey::Time => {
+                if self.view.front().is_some_and(|&(_, s)| s == gone) {
+                    self.view.pop_front();
+                }
+            }
+            _ => self.stale = true,
+        }
+        Some(e)
     }
 
     /// Folds pending arrivals and evictions into the view: one merge per frame rather than an
@@ -230,5 +377,107 @@ impl Store {
         self.get(seq)?;
         let i = self.view.binary_search(&key).ok()?;
         Some(if reverse { self.view.len() - 1 - i } else { i })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An exchange with a `body_len`-byte response body and one `header_len`-byte header.
+    fn ex(id: u64, body_len: usize, header_len: usize) -> Box<Exchange> {
+        crate::ui::testing::ex(
+            id,
+            "api.test",
+            &format!("/items/{id}"),
+            body_len,
+            header_len,
+        )
+    }
+
+    fn body_of(s: &Store, seq: Seq) -> &Body {
+        &s.get(seq).unwrap().ex.response.as_ref().unwrap().body
+    }
+
+    /// The accounted total, recomputed from scratch: the running figure must not drift.
+    fn recount(s: &Store) -> usize {
+        s.iter()
+            .map(|(_, e)| heap_bytes(&e.ex) + ENTRY_OVERHEAD)
+            .sum()
+    }
+
+    #[test]
+    fn bodies_are_evicted_oldest_first_within_the_budget() {
+        let budget = 1 << 20;
+        let mut s = Store::with_budget(100_000, budget);
+        for i in 0..200 {
+            s.push(ex(i, 64 << 10, 16), 0, true);
+            assert!(s.bytes() <= budget, "{} over {budget} at {i}", s.bytes());
+        }
+        s.flush();
+        // 200 × 64 KiB is 12.5 MiB of bodies: every exchange is still listed, only bodies went.
+        assert_eq!((s.len(), s.view_len(), s.evicted), (200, 200, 0));
+        assert_eq!(s.bytes(), recount(&s));
+        let newest = s.last_seq().unwrap();
+        let kept = body_of(&s, newest);
+        assert!(!kept.evicted && kept.data.len() == 64 << 10);
+        let oldest = body_of(&s, 0);
+        assert!(oldest.evicted && oldest.data.is_empty());
+        assert_eq!(
+            oldest.raw_len,
+            64 << 10,
+            "the size on the wire is still shown"
+        );
+        // Evicted bodies form one oldest prefix: no held body is older than an evicted one.
+        let evicted: Vec<bool> = (0..200).map(|q| body_of(&s, q).evicted).collect();
+        let held = evicted.iter().filter(|e| !**e).count();
+        assert!(held >= 10, "only {held} bodies kept in 1 MiB");
+        assert!(evicted[..200 - held].iter().all(|e| *e));
+        assert_eq!(s.bodies_evicted, (200 - held) as u64);
+    }
+
+    #[test]
+    fn whole_exchanges_go_once_headers_alone_exceed_the_budget() {
+        let budget = 1 << 20;
+        let mut s = Store::with_budget(100_000, budget);
+        for i in 0..50 {
+            s.push(ex(i, 64 << 10, 16), 0, true);
+        }
+        let mut gone = Vec::new();
+        // 200 exchanges with 16 KiB of headers each: 3 MiB of headers alone.
+        for i in 50..250 {
+            s.push_with(ex(i, 0, 16 << 10), 0, true, |e| gone.push(e.ex.id));
+            assert!(s.bytes() <= budget);
+        }
+        s.flush();
+        assert!(s.evicted > 0 && s.len() < 250);
+        assert_eq!(s.evicted as usize, gone.len());
+        // Oldest first: what is gone is exactly ids 0.., and the newest is still here.
+        assert!(gone.iter().copied().eq(0..gone.len() as u64), "{gone:?}");
+        assert_eq!(s.get(s.last_seq().unwrap()).unwrap().ex.id, 249);
+        assert_eq!(s.view_len(), s.len());
+        // Bodies went before any exchange: none of the remaining ones holds a body.
+        assert!(s
+            .iter()
+            .all(|(_, e)| e.ex.response.as_ref().unwrap().body.data.is_empty()));
+        assert_eq!(s.bytes(), recount(&s));
+    }
+
+    #[test]
+    fn the_count_cap_still_applies() {
+        let mut s = Store::with_budget(10, DEFAULT_MAX_MEMORY);
+        for i in 0..25 {
+            s.push(ex(i, 10, 10), 0, true);
+        }
+        assert_eq!((s.len(), s.evicted, s.bodies_evicted), (10, 15, 0));
+        assert_eq!(s.bytes(), recount(&s));
+    }
+
+    #[test]
+    fn heap_bytes_grows_with_what_an_exchange_holds() {
+        let small = heap_bytes(&ex(1, 0, 0));
+        assert!(small >= size_of::<Exchange>());
+        assert!(heap_bytes(&ex(1, 1000, 0)) >= small + 1000);
+        assert!(heap_bytes(&ex(1, 0, 1000)) >= small + 1000);
     }
 }

@@ -104,6 +104,8 @@ pub fn config() -> Config {
     Config {
         theme: Theme::builtin("dark").expect("dark theme"),
         max_exchanges: 100_000,
+        max_memory: 512 << 20,
+        max_tree_nodes: 10_000,
         open_picker: false,
         max_body: Some(1 << 20),
         targets: vec![(4242, "curl".into())],

@@ -231,6 +231,20 @@ fn push_headers(lines: &mut Vec<Line<'static>>, headers: &[(String, String)], th
 
 fn body_banner(b: &Body, kind: &BodyKind, theme: &Theme, max_body: Option<u64>) -> Line<'static> {
     let p = &theme.palette;
+    if b.evicted {
+        // The bytes were held and dropped later: an empty body here is not "no body".
+        return Line::from(vec![
+            Span::styled("── ", Style::default().fg(p.dim)),
+            Span::styled(
+                format!(
+                    "body evicted (memory budget): {} on the wire ",
+                    format::size(b.raw_len)
+                ),
+                Style::default().fg(p.warning).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled("──", Style::default().fg(p.dim)),
+        ]);
+    }
     let what = match kind {
         BodyKind::Empty => "no body",
         BodyKind::Json(_) => "JSON",
@@ -489,5 +503,25 @@ mod tests {
             "日本語のテキスト"
         );
         assert_eq!(wrap(&Line::from("short"), 10).len(), 1);
+    }
+
+    #[test]
+    fn an_evicted_body_says_so_instead_of_looking_empty() {
+        let text = |ex: &Exchange| -> String {
+            let built = build(ex, Tab::Response, &Theme::default(), 0, None);
+            built.lines.iter().map(|l| l.to_string() + "\n").collect()
+        };
+        let mut ex = crate::ui::testing::ex(1, "api.test", "/big", 4096, 0);
+        let shown = text(&ex);
+        assert!(shown.contains("body: text, 4.0K"), "{shown}");
+        let body = &mut ex.response.as_mut().unwrap().body;
+        body.data = Vec::new();
+        body.evicted = true;
+        let shown = text(&ex);
+        assert!(
+            shown.contains("body evicted (memory budget): 4.0K on the wire"),
+            "{shown}"
+        );
+        assert!(!shown.contains("no body"), "{shown}");
     }
 }

@@ -55,16 +55,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         (
             5,
             format!(
-                " store {}/{} ",
+                " store {}/{} mem {}/{} ",
                 format::count(store.len() as u64),
-                format::count(store.cap() as u64)
+                format::count(store.cap() as u64),
+                format::size_whole(store.bytes() as u64),
+                format::size_whole(store.max_bytes() as u64)
             ),
             base,
         ),
         (
             4,
-            format!(" evicted {} ", format::count(store.evicted)),
-            if store.evicted > 0 {
+            // Whole exchanges, then (once there are any) bodies dropped from exchanges still
+            // listed.
+            if store.bodies_evicted > 0 {
+                format!(
+                    " evicted {} · bodies {} ",
+                    format::count(store.evicted),
+                    format::count(store.bodies_evicted)
+                )
+            } else {
+                format!(" evicted {} ", format::count(store.evicted))
+            },
+            if store.evicted > 0 || store.bodies_evicted > 0 {
                 base.fg(p.warning)
             } else {
                 base
