@@ -6,3 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/test-deps.sh
 cargo test --workspace --no-fail-fast
+# The core live tests again on other kernels (Debian 12's 6.1) in a QEMU guest: root only; with
+# APITOP_REQUIRE_EBPF=1 a guest that cannot boot fails the run. KERNEL_MATRIX=0 skips it.
+bash scripts/kernel-matrix.sh
