@@ -329,10 +329,15 @@ fn attach_to_a_plain_keep_alive_connection() {
     let run = live.stop();
     run.assert_ok();
     assert!(run.exchanges.len() >= 5, "{}\n{}", run.stdout, run.stderr);
+    // The request in flight when apitop stopped comes out without its response.
+    let unanswered = run.exchanges.iter().filter(|x| x["response"].is_null());
+    assert!(unanswered.count() <= 1, "{}", run.stdout);
     for x in &run.exchanges {
         assert_plain(x);
         assert!(x["path"].as_str().unwrap().starts_with("/k/"), "{x}");
-        assert_eq!(x["status"], 200);
+        if !x["response"].is_null() {
+            assert_eq!(x["status"], 200);
+        }
         assert_eq!(x["role"], "client");
     }
     // One connection, known from /proc: no new connect was seen.
