@@ -52,13 +52,15 @@ fn goroutine(r: &pt_regs, jbe: bool) -> Option<GoKey> {
 /// it is a socket of that process, so a connection of another type costs at most "peer unknown".
 #[inline(always)]
 fn conn_fd(conn: u64) -> i32 {
-    // SAFETY (all three): checked helper reads of the traced process's memory.
+    // SAFETY: a checked helper read of the traced process's memory (a fault is an error).
     let Ok(data) = (unsafe { bpf_probe_read_user((conn + 8) as *const u64) }) else {
         return -1;
     };
+    // SAFETY: as above.
     let Ok(netfd) = (unsafe { bpf_probe_read_user(data as *const u64) }) else {
         return -1;
     };
+    // SAFETY: as above.
     match unsafe { bpf_probe_read_user((netfd + 16) as *const i64) } {
         Ok(fd) if (0..1 << 24).contains(&fd) => fd as i32,
         _ => -1,
@@ -103,7 +105,7 @@ fn read_entry(ctx: &ProbeContext, jbe: bool) -> u32 {
         active: 1,
         _pad: [0; 2],
     };
-    if GO_READS.insert(&key, &args, 0).is_err() {
+    if GO_READS.insert(key, args, 0).is_err() {
         count(CTR_GO_UNPAIRED, 1);
     }
     0

@@ -133,7 +133,7 @@ pub struct EventHeader {
     pub _pad: [u8; 5],
 }
 
-pub const HEADER_SIZE: usize = core::mem::size_of::<EventHeader>();
+pub const HEADER_SIZE: usize = size_of::<EventHeader>();
 
 /// `KIND_NEW_TARGET` and `KIND_EXEC` records: the header and the process name at that moment
 /// (a short-lived process may be gone before userspace could read /proc).

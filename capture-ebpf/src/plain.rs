@@ -64,7 +64,7 @@ fn io_enter(ctx: &TracePointContext, dir: u8, mode: u8, flags_at: usize) -> u32 
     let tgid = (id >> 32) as u32;
     let sock = socket_key(tgid, fd as u32);
     // SAFETY: value copied out.
-    let info = match unsafe { SOCKETS.get(&sock) } {
+    let info = match unsafe { SOCKETS.get(sock) } {
         Some(i) => *i,
         None => return 0,
     };
@@ -153,11 +153,11 @@ pub fn io_enter_recvmsg(ctx: TracePointContext) -> u32 {
 pub fn io_exit(ctx: TracePointContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
     // SAFETY: copied out before the entry is removed.
-    let call = match unsafe { PLAIN.get(&id) } {
+    let call = match unsafe { PLAIN.get(id) } {
         Some(c) => *c,
         None => return 0,
     };
-    let _ = PLAIN.remove(&id);
+    let _ = PLAIN.remove(id);
     // SAFETY: ret is at offset 16 in every syscall exit tracepoint.
     let ret = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0);
     if ret > 0 {
@@ -302,7 +302,7 @@ extern "C" fn emit_plain_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 
         return 1;
     }
     if lp.offset == 0 {
-        if let Some(s) = SOCKETS.get_ptr_mut(&lp.sock) {
+        if let Some(s) = SOCKETS.get_ptr_mut(lp.sock) {
             // SAFETY: this socket's map value; a racing thread at worst decides twice, alike.
             let state = unsafe { (*s).state };
             if state == SOCK_NEW || state == SOCK_UNDECIDED {
@@ -368,7 +368,7 @@ pub fn sock_enter_accept(ctx: TracePointContext) -> u32 {
     };
     let sock = socket_key((id >> 32) as u32, fd as u32);
     // SAFETY: presence check only.
-    if unsafe { SOCKETS.get(&sock).is_some() } {
+    if unsafe { SOCKETS.get(sock).is_some() } {
         insert_counted!(NEW_SOCK, &id, &1);
         // SAFETY: upeer_sockaddr at 24 in accept and accept4.
         let addr = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
@@ -389,7 +389,7 @@ pub fn sock_enter_connect(ctx: TracePointContext) -> u32 {
     };
     let sock = socket_key((id >> 32) as u32, fd as u32);
     // SAFETY: presence check only.
-    if unsafe { SOCKETS.get(&sock).is_some() } {
+    if unsafe { SOCKETS.get(sock).is_some() } {
         // SAFETY: as above.
         let addr = unsafe { ctx.read_at::<u64>(24) }.unwrap_or(0);
         if addr != 0 {
@@ -403,11 +403,11 @@ pub fn sock_enter_connect(ctx: TracePointContext) -> u32 {
 pub fn sock_exit_connect(ctx: TracePointContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
     // SAFETY: copied out before removal.
-    let call = match unsafe { ADDR_CALLS.get(&id) } {
+    let call = match unsafe { ADDR_CALLS.get(id) } {
         Some(c) => *c,
         None => return 0,
     };
-    let _ = ADDR_CALLS.remove(&id);
+    let _ = ADDR_CALLS.remove(id);
     // SAFETY: ret at 16.
     let ret = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(-1);
     // 0, or -EINPROGRESS on a non-blocking socket.
@@ -416,7 +416,7 @@ pub fn sock_exit_connect(ctx: TracePointContext) -> u32 {
     }
     let fd = call[1] as u32;
     // SAFETY: value copied out.
-    if let Some(info) = unsafe { SOCKETS.get(&socket_key((id >> 32) as u32, fd)) } {
+    if let Some(info) = unsafe { SOCKETS.get(socket_key((id >> 32) as u32, fd)) } {
         emit_addr(fd, info.gen, call[0], u32::MAX);
     }
     0
@@ -448,10 +448,10 @@ fn emit_addr(fd: u32, gen: u32, addr: u64, listener: u32) {
 pub fn sock_exit_new(ctx: TracePointContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
     // SAFETY: presence check only.
-    if unsafe { NEW_SOCK.get(&id).is_none() } {
+    if unsafe { NEW_SOCK.get(id).is_none() } {
         return 0;
     }
-    let _ = NEW_SOCK.remove(&id);
+    let _ = NEW_SOCK.remove(id);
     // SAFETY: ret at 16.
     let ret = unsafe { ctx.read_at::<i64>(16) }.unwrap_or(-1);
     if ret < 0 {
@@ -464,8 +464,8 @@ pub fn sock_exit_new(ctx: TracePointContext) -> u32 {
     };
     insert_counted!(SOCKETS, &socket_key((id >> 32) as u32, ret as u32), &info);
     // SAFETY: copied out before removal.
-    if let Some(call) = unsafe { ADDR_CALLS.get(&id) }.copied() {
-        let _ = ADDR_CALLS.remove(&id);
+    if let Some(call) = unsafe { ADDR_CALLS.get(id) }.copied() {
+        let _ = ADDR_CALLS.remove(id);
         emit_addr(ret as u32, info.gen, call[0], call[1] as u32);
     }
     0
@@ -481,11 +481,11 @@ pub fn sock_enter_close(ctx: TracePointContext) -> u32 {
     };
     let sock = socket_key((id >> 32) as u32, fd as u32);
     // SAFETY: value copied out.
-    let info = match unsafe { SOCKETS.get(&sock) } {
+    let info = match unsafe { SOCKETS.get(sock) } {
         Some(i) => *i,
         None => return 0,
     };
-    let _ = SOCKETS.remove(&sock);
+    let _ = SOCKETS.remove(sock);
     if info.state == SOCK_PLAIN || info.state == SOCK_UNDECIDED {
         let mut h = header(KIND_CLOSE, plain_conn(fd as u32, info.gen), fd as i32);
         h.flags = FLAG_PLAIN;

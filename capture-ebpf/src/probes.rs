@@ -54,13 +54,13 @@ static LICENSE: [u8; 4] = *b"GPL\0";
 
 #[cfg(not(test))]
 #[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     loop {}
 }
 
 pub(crate) fn is_target(tgid: u32) -> bool {
     // SAFETY: the value is copied out immediately; map values are never referenced across calls.
-    unsafe { TARGETS.get(&tgid).is_some() }
+    unsafe { TARGETS.get(tgid).is_some() }
 }
 
 /// Inserts into a map, counting a failure (map full) as a loss rather than ignoring it.
@@ -147,7 +147,7 @@ fn save_call(ctx: &ProbeContext, dir: u8, ex: bool) -> u32 {
         active: 1,
         _pad: [0; 2],
     };
-    match CALLS.get_ptr_mut(&id) {
+    match CALLS.get_ptr_mut(id) {
         // SAFETY: this thread's own entry; no other program writes it concurrently.
         Some(slot) => unsafe { *slot = args },
         None => insert_counted!(CALLS, &id, &args),
@@ -158,7 +158,7 @@ fn save_call(ctx: &ProbeContext, dir: u8, ex: bool) -> u32 {
 /// This thread's SSL call in flight, if any.
 #[inline(always)]
 pub(crate) fn active_call(id: u64) -> Option<*mut CallArgs> {
-    let p = CALLS.get_ptr_mut(&id)?;
+    let p = CALLS.get_ptr_mut(id)?;
     // SAFETY: map value pointer from a successful lookup.
     (unsafe { (*p).active } != 0).then_some(p)
 }
@@ -392,7 +392,7 @@ pub fn sched_exec(_ctx: TracePointContext) -> u32 {
         return 0;
     };
     // SAFETY: value copied out.
-    if unsafe { NAMES.get(&comm).is_none() } {
+    if unsafe { NAMES.get(comm).is_none() } {
         return 0;
     }
     insert_counted!(TARGETS, &tgid, &1);
@@ -416,7 +416,7 @@ pub fn sched_exit(ctx: TracePointContext) -> u32 {
     if group_dead == 0 {
         return 0;
     }
-    let _ = TARGETS.remove(&tgid);
+    let _ = TARGETS.remove(tgid);
     emit_small(&header(KIND_EXIT, 0, -1));
     0
 }

@@ -79,7 +79,7 @@ impl BodyBuilder {
             }
         };
         let label = self.content_encoding.unwrap_or_default();
-        let (out, result) = decode(&self.raw, &codings, self.cap);
+        let (out, result) = decode(&self.raw[..], &codings, self.cap);
         match result {
             Ok(overflow) => {
                 body.data = out;
@@ -126,8 +126,8 @@ fn parse_codings(value: &str) -> Result<Vec<Coding>, String> {
 
 /// Undoes `codings` (last applied is undone first) as one streaming chain, keeping at most `cap`
 /// output bytes. Returns the output and whether more output was left (`Ok(true)`), or the error.
-fn decode(raw: &[u8], codings: &[Coding], cap: usize) -> (Vec<u8>, io::Result<bool>) {
-    let mut reader: Box<dyn Read + '_> = Box::new(raw);
+fn decode<'a>(raw: impl Read + 'a, codings: &[Coding], cap: usize) -> (Vec<u8>, io::Result<bool>) {
+    let mut reader: Box<dyn Read + 'a> = Box::new(raw);
     for coding in codings.iter().rev() {
         reader = match coding {
             Coding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
@@ -190,6 +190,41 @@ fn extend_capped(out: &mut Vec<u8>, bytes: &[u8], cap: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts the bytes read through it.
+    struct Counting<'a>(&'a [u8], std::rc::Rc<std::cell::Cell<usize>>);
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.set(self.1.get() + n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_compression_bomb_is_read_only_as_far_as_the_cap() {
+        use std::io::Write;
+        // 200 MB of zeros: about 200 KB of gzip, each KB of it about 1 MB of output.
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            e.write_all(&zeros).unwrap();
+        }
+        let bomb = e.finish().unwrap();
+        let consumed = std::rc::Rc::new(std::cell::Cell::new(0));
+        let cap = 1 << 20;
+        let (out, result) = decode(Counting(&bomb, consumed.clone()), &[Coding::Gzip], cap);
+        assert!(result.unwrap(), "output beyond the cap is reported");
+        assert_eq!(out.len(), cap);
+        // Stopping at the cap means leaving most of the input unread (not inflating 200 MB).
+        assert!(
+            consumed.get() < bomb.len() / 4,
+            "read {} of {} compressed bytes for {cap} output bytes",
+            consumed.get(),
+            bomb.len()
+        );
+    }
 
     #[test]
     fn codings_parse_in_order() {

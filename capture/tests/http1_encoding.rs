@@ -2,8 +2,6 @@
 #[path = "fixtures/http1/support.rs"]
 mod support;
 
-use std::time::{Duration, Instant};
-
 use capture::exchange::Body;
 use capture::http1::Http1Conn;
 use support::*;
@@ -151,17 +149,15 @@ fn gzip_bomb() -> Vec<u8> {
 fn gzip_bomb_stops_at_the_cap() {
     let bomb = gzip_bomb();
     let cap = 1 << 20;
-    let t = Instant::now();
     let body = response_body("gzip", &bomb, cap);
-    let took = t.elapsed();
     assert_eq!(body.decode_error, None);
     assert_eq!(body.data.len(), cap);
     assert!(body.data.capacity() <= cap, "allocated past the cap");
     assert!(body.data.iter().all(|&b| b == 0));
     assert!(body.truncated);
     assert_eq!(body.raw_len, bomb.len() as u64);
-    // Inflating all 200 MB would take far longer than this in a debug build.
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    // That decoding stops reading the input at the cap (instead of inflating all 200 MB) is
+    // checked in body.rs; `cargo bench -p capture --bench timings` prints how long this takes.
 }
 
 #[test]

@@ -62,6 +62,17 @@ impl Segment {
     }
 }
 
+thread_local! {
+    /// Bytes this thread read through [`ElfFile::read_at`] (everything past the headers).
+    static READ_PAST_HEADERS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Bytes of ELF files this thread has read past their headers (tables, scans, code), for tests
+/// that check a decision was made from the headers alone.
+pub fn bytes_read_past_headers() -> u64 {
+    READ_PAST_HEADERS.with(|n| n.get())
+}
+
 /// A section header, with its name.
 #[derive(Clone, Debug)]
 pub(crate) struct Section {
@@ -147,6 +158,7 @@ impl ElfFile {
         }
         let mut buf = vec![0u8; len as usize];
         self.file.read_exact_at(&mut buf, off)?;
+        READ_PAST_HEADERS.with(|n| n.set(n.get() + len));
         Ok(buf)
     }
 

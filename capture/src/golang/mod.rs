@@ -20,6 +20,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+pub use elfmap::bytes_read_past_headers;
 use elfmap::{ElfFile, Segment};
 use pclntab::Format;
 

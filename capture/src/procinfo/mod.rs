@@ -139,6 +139,8 @@ fn fingerprint(md: &fs::Metadata) -> Fingerprint {
 pub struct Inspector {
     objects: HashMap<ObjKey, ObjFacts>,
     users: HashMap<u32, String>,
+    /// Object files read and analysed (ELF headers and symbols, probe placement, Go plan).
+    analyses: u64,
 }
 
 /// What `/proc/PID/stat` and `status` say.
@@ -154,6 +156,13 @@ const PF_KTHREAD: u64 = 0x0020_0000;
 impl Inspector {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many times a file was read and analysed (ELF headers and symbols, TLS probe
+    /// placement, a Go plan) since this inspector was made. What the cache answers adds nothing:
+    /// listing the same processes again leaves it unchanged.
+    pub fn files_analysed(&self) -> u64 {
+        self.analyses
     }
 
     /// Forgets all cached ELF analysis (e.g. after files were rebuilt in place).
@@ -259,9 +268,11 @@ impl Inspector {
         let Some(facts) = self.objects.get_mut(&key) else {
             return status;
         };
-        let plan = facts
-            .tls_probes
-            .get_or_insert_with(|| placement::plan_object(&path));
+        let analyses = &mut self.analyses;
+        let plan = facts.tls_probes.get_or_insert_with(|| {
+            *analyses += 1;
+            placement::plan_object(&path)
+        });
         let probes = match plan {
             Ok(pairs) => placement::describe(pairs),
             Err(e) => format!("cannot place probes: {e}"),
@@ -276,6 +287,7 @@ impl Inspector {
     fn go_plan_cached(&mut self, key: ObjKey, path: &Path) -> Option<&Result<GoPlan, String>> {
         let facts = self.objects.get_mut(&key)?;
         if facts.go_plan.is_none() {
+            self.analyses += 1;
             facts.go_plan = Some(crate::golang::plan::plan(path));
         }
         facts.go_plan.as_ref()
@@ -458,6 +470,7 @@ impl Inspector {
             go: need_go,
             static_tls: need_static,
         };
+        self.analyses += 1;
         let answer = elf::inspect(path, &request).ok()?;
         let facts = self.objects.entry(key).or_default();
         facts.fingerprint = fp;
@@ -590,10 +603,11 @@ fn base_name(path: &str) -> &str {
 pub fn user_name(uid: u32) -> String {
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: passwd is plain data; getpwuid_r writes into `pwd` and `buf` (of the stated
-        // length) and sets `result` to null or to `&pwd`.
+        // SAFETY: passwd is plain data (integers and pointers): all zeroes is a valid value.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: getpwuid_r writes into `pwd` and `buf` (of the stated length) and sets
+        // `result` to null or to `&pwd`.
         let rc = unsafe {
             libc::getpwuid_r(
                 uid,

@@ -111,7 +111,7 @@ fn addrs_via_pidfd(pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
     let name = |peer: bool| -> Option<SocketAddr> {
         // SAFETY: sockaddr_storage is plain data, valid zeroed.
         let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         let sa = (&raw mut ss).cast::<libc::sockaddr>();
         // SAFETY: `sa`/`len` describe `ss`, which outlives the call.
         let r = unsafe {
@@ -124,7 +124,7 @@ fn addrs_via_pidfd(pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
         (r == 0).then(|| sockaddr(&ss)).flatten()
     };
     let mut ty: libc::c_int = 0;
-    let mut ty_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let mut ty_len = size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `ty`/`ty_len` describe an int that outlives the call.
     let stream = unsafe {
         libc::getsockopt(
