@@ -105,6 +105,7 @@ enum Coding {
     Gzip,
     Deflate,
     Brotli,
+    Zstd,
 }
 
 /// The codings of a `Content-Encoding` value in the order they were applied, or the first one
@@ -117,6 +118,7 @@ fn parse_codings(value: &str) -> Result<Vec<Coding>, String> {
             "gzip" | "x-gzip" => Coding::Gzip,
             "deflate" => Coding::Deflate,
             "br" => Coding::Brotli,
+            "zstd" => Coding::Zstd,
             _ => return Err(token.to_string()),
         };
         out.push(coding);
@@ -132,6 +134,7 @@ fn decode<'a>(raw: impl Read + 'a, codings: &[Coding], cap: usize) -> (Vec<u8>, 
         reader = match coding {
             Coding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
             Coding::Brotli => Box::new(brotli::Decompressor::new(reader, 4096)),
+            Coding::Zstd => Box::new(Zstd::new(reader)),
             Coding::Deflate => match deflate_reader(reader) {
                 Ok(r) => r,
                 Err(e) => return (Vec::new(), Err(e)),
@@ -154,6 +157,62 @@ fn deflate_reader<'a>(inner: Box<dyn Read + 'a>) -> io::Result<Box<dyn Read + 'a
     } else {
         Box::new(flate2::bufread::DeflateDecoder::new(buffered))
     })
+}
+
+/// zstd (RFC 8878) as a reader: one frame after another until the input ends, so concatenated
+/// frames decode like `zstd -d` does. Windows past ruzstd's limit (100 MiB) are errors.
+struct Zstd<'a> {
+    src: BufReader<Box<dyn Read + 'a>>,
+    frame: ruzstd::decoding::FrameDecoder,
+    in_frame: bool,
+}
+
+impl<'a> Zstd<'a> {
+    fn new(inner: Box<dyn Read + 'a>) -> Self {
+        Zstd {
+            src: BufReader::new(inner),
+            frame: ruzstd::decoding::FrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+}
+
+impl Read for Zstd<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use ruzstd::decoding::BlockDecodingStrategy;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if !self.in_frame {
+                if self.src.fill_buf()?.is_empty() {
+                    return Ok(0);
+                }
+                self.frame.reset(&mut self.src).map_err(io::Error::other)?;
+                self.in_frame = true;
+            }
+            // Decode blocks until there is something to hand out or the frame ends.
+            while self.frame.can_collect() == 0 && !self.frame.is_finished() {
+                let before = self.frame.bytes_read_from_source();
+                self.frame
+                    .decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBytes(buf.len()))
+                    .map_err(io::Error::other)?;
+                let stuck = self.frame.bytes_read_from_source() == before
+                    && self.frame.can_collect() == 0
+                    && !self.frame.is_finished();
+                if stuck {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            let n = self.frame.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.frame.is_finished() && self.frame.can_collect() == 0 {
+                self.in_frame = false;
+            }
+        }
+    }
 }
 
 /// Reads until EOF or `cap` bytes; reports whether output remained beyond the cap.
@@ -232,7 +291,8 @@ mod tests {
             parse_codings("gzip, identity, BR"),
             Ok(vec![Coding::Gzip, Coding::Brotli])
         );
-        assert_eq!(parse_codings("zstd"), Err("zstd".to_string()));
+        assert_eq!(parse_codings("zstd"), Ok(vec![Coding::Zstd]));
+        assert_eq!(parse_codings("compress"), Err("compress".to_string()));
     }
 
     #[test]
@@ -256,6 +316,64 @@ mod tests {
         assert_eq!(body.data, b"ab");
         assert_eq!(body.raw_len, 14);
         assert!(body.truncated);
+    }
+
+    /// Made by the zstd 1.5.4 CLI (`zstd -19 users.json`).
+    const USERS_ZST: &[u8] = include_bytes!("../tests/fixtures/body/users.json.zst");
+    const USERS: &[u8] = include_bytes!("../tests/fixtures/body/users.json");
+
+    #[test]
+    fn zstd_body_decodes() {
+        let mut b = BodyBuilder::new(1 << 20, Some("zstd"));
+        // Arriving in pieces, as a body does.
+        for piece in USERS_ZST.chunks(100) {
+            b.push(piece);
+        }
+        let body = b.finish();
+        assert_eq!(body.decode_error, None);
+        assert_eq!(body.data, USERS);
+        assert_eq!(body.raw_len, USERS_ZST.len() as u64);
+        assert_eq!(body.content_encoding.as_deref(), Some("zstd"));
+        assert!(!body.truncated);
+    }
+
+    #[test]
+    fn zstd_body_is_capped_and_frames_concatenate() {
+        // The cap holds the 411 compressed bytes but not the 5708 decoded ones.
+        let mut b = BodyBuilder::new(1000, Some("zstd"));
+        b.push(USERS_ZST);
+        let body = b.finish();
+        assert_eq!(body.decode_error, None);
+        assert_eq!(body.data, &USERS[..1000]);
+        assert!(body.truncated);
+
+        // `zstd -c a >> f; zstd -c b >> f`: two frames, one body.
+        let mut b = BodyBuilder::new(1000, Some("zstd"));
+        b.push(include_bytes!("../tests/fixtures/body/two_frames.zst"));
+        let body = b.finish();
+        assert_eq!(body.decode_error, None);
+        assert_eq!(body.data, b"first frame, second frame\n");
+    }
+
+    #[test]
+    fn corrupt_or_cut_zstd_keeps_what_it_can() {
+        let mut b = BodyBuilder::new(1 << 20, Some("zstd"));
+        b.push(b"\x28\xb5\x2f\xfdnot really zstd");
+        let body = b.finish();
+        assert!(body.decode_error.is_some(), "{body:?}");
+        assert_eq!(body.data, b"\x28\xb5\x2f\xfdnot really zstd");
+
+        // Cut short in a capture: what came out before the cut is kept.
+        let mut b = BodyBuilder::new(1 << 20, Some("zstd"));
+        b.push(&USERS_ZST[..USERS_ZST.len() - 40]);
+        b.mark_truncated();
+        let body = b.finish();
+        assert!(body.truncated);
+        match body.decode_error {
+            // The only block was cut: nothing decoded, the raw bytes stay.
+            Some(_) => assert_eq!(body.data, &USERS_ZST[..USERS_ZST.len() - 40]),
+            None => assert!(USERS.starts_with(&body.data), "{body:?}"),
+        }
     }
 
     #[test]

@@ -185,3 +185,100 @@ fn host_header_kept_when_it_differs_and_truncation_warned() {
     assert_eq!(c.warnings.len(), 1);
     assert!(c.warnings[0].contains("7 of 100"));
 }
+
+/// Serves one request on loopback and hands back the body bytes it received (by Content-Length).
+fn one_request_server() -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("addr").port();
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = s.read(&mut buf).expect("read head");
+            assert!(n > 0, "connection closed in the head: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().expect("content-length"));
+        if head.contains("expect: 100-continue") {
+            s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").expect("100");
+        }
+        while got.len() < head_end + len {
+            let n = s.read(&mut buf).expect("read body");
+            assert!(n > 0, "connection closed in the body");
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .expect("respond");
+        got[head_end..].to_vec()
+    });
+    (port, handle)
+}
+
+/// Runs the "Copy as curl" command in `shell` against a loopback server: the bytes the server
+/// receives must be the body.
+fn run_in_shell(shell: &str, data: &[u8]) {
+    let (port, server) = one_request_server();
+    let mut e = with_request_body(
+        ex(
+            1,
+            "POST",
+            &format!("127.0.0.1:{port}"),
+            "/upload",
+            Some(200),
+            1,
+        ),
+        "multipart/form-data; boundary=xyz",
+        data,
+    );
+    e.tls = false;
+    let c = curl(&e);
+    let out = std::process::Command::new(shell)
+        .arg("-c")
+        .arg(format!("{} --silent --show-error --max-time 20", c.command))
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY")
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap_or_else(|err| panic!("{shell}: {err}"));
+    assert!(
+        out.status.success(),
+        "{shell} -c {}\n{}",
+        c.command,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = server.join().expect("server");
+    assert_eq!(got, data, "{shell} -c {}", c.command);
+}
+
+/// `sh` is dash on Debian; bash as well. A body starting with `-` (a multipart upload's
+/// `--boundary`) once made `printf '--…'`, which both reject as an option.
+#[test]
+fn copied_command_sends_the_body_in_sh_and_bash() {
+    let mut binary =
+        b"--xyz\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\r\n".to_vec();
+    binary.extend_from_slice(&[
+        0, 1, 0xff, 0x80, b'%', b'\\', b'\'', b'"', b'$', b'`', b'\n',
+    ]);
+    binary.extend_from_slice(b"\r\n--xyz--\r\n");
+    let text = b"--xyz\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\nit's $HOME 100%\r\n--xyz--\r\n";
+    let bodies: [&[u8]; 4] = [&binary, text, b"-", b"@not-a-file"];
+    for shell in ["sh", "bash"] {
+        for body in bodies {
+            run_in_shell(shell, body);
+        }
+    }
+    assert!(printf_format(b"--x").starts_with("\\055-x"));
+}

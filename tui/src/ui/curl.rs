@@ -237,11 +237,14 @@ fn is_shell_safe_text(b: &[u8]) -> bool {
 }
 
 /// A printf format producing exactly `data`: printable ASCII as itself, everything else (and
-/// `\` and `%`) as a `\ooo` octal escape.
+/// `\` and `%`) as a `\ooo` octal escape. A leading `-` is escaped too (`\055`): printf would
+/// take a format starting with `-` for an option (dash: "Illegal option --", bash: "invalid
+/// option"), and `printf --` is not understood by every printf.
 pub fn printf_format(data: &[u8]) -> String {
     let mut s = String::with_capacity(data.len() * 2);
-    for &b in data {
-        if (0x20..0x7f).contains(&b) && b != b'\\' && b != b'%' {
+    for (i, &b) in data.iter().enumerate() {
+        let literal = (0x20..0x7f).contains(&b) && b != b'\\' && b != b'%' && (i > 0 || b != b'-');
+        if literal {
             s.push(b as char);
         } else {
             s.push_str(&format!("\\{b:03o}"));

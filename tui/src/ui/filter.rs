@@ -132,10 +132,19 @@ impl Filter {
         if tokens.is_empty() {
             return Ok(None);
         }
+        // Parsing, matching and dropping recurse over the tree: bound its size and depth so a
+        // pasted monster is an error, not a stack overflow.
+        if let Some(t) = tokens.get(MAX_TOKENS) {
+            return Err(FilterError {
+                at: t.at,
+                message: format!("expression too long (over {MAX_TOKENS} terms and operators)"),
+            });
+        }
         let mut p = Parser {
             tokens: &tokens,
             pos: 0,
             end: src.chars().count(),
+            depth: 0,
         };
         let root = p.or()?;
         if let Some(t) = p.peek() {
@@ -358,11 +367,18 @@ fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
     Ok(out)
 }
 
+/// Tokens in one expression, at most.
+const MAX_TOKENS: usize = 1000;
+/// Nesting of `(` and `!`, at most.
+const MAX_NESTING: usize = 100;
+
 struct Parser<'a> {
     tokens: &'a [Token],
     pos: usize,
     /// Source length, for errors at the end of input.
     end: usize,
+    /// Current nesting of `(` and `!`.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -412,10 +428,29 @@ impl Parser<'_> {
             });
         };
         let at = tok.at;
-        match tok.kind.clone() {
-            Tok::Not => Ok(Node::Not(Box::new(self.unary()?))),
+        let kind = tok.kind.clone();
+        if matches!(kind, Tok::Not | Tok::Open) {
+            if self.depth >= MAX_NESTING {
+                return Err(FilterError {
+                    at,
+                    message: format!("nested too deeply (over {MAX_NESTING} levels)"),
+                });
+            }
+            self.depth += 1;
+        }
+        self.unary_inner(kind, at)
+    }
+
+    fn unary_inner(&mut self, kind: Tok, at: usize) -> Result<Node, FilterError> {
+        match kind {
+            Tok::Not => {
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(Node::Not(Box::new(inner)))
+            }
             Tok::Open => {
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Token {
                         kind: Tok::Close, ..
