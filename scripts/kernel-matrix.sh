@@ -11,7 +11,7 @@
 # Knobs: KERNEL_MATRIX=0 skips; APITOP_KERNELS="pkg ..." (a metapackage or a concrete
 # linux-image-X.Y.Z-N-flavour); KERNEL_MATRIX_TESTS="name ..." (exact test names);
 # KERNEL_MATRIX_TIMEOUT (seconds per guest, default 600); KERNEL_MATRIX_ACCEL=auto|kvm|tcg;
-# APITOP_KERNEL_CACHE.
+# KERNEL_MATRIX_PROFILE=debug|release (the test binaries' build); APITOP_KERNEL_CACHE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -39,6 +39,14 @@ case $accel in
   tcg) qemu_accel=(-accel "tcg,thread=multi" -cpu max) ;;
   *) die "KERNEL_MATRIX_ACCEL=$accel: auto, kvm or tcg" ;;
 esac
+# Emulated, a debug apitop takes half a minute to attach, past the tests' own deadlines: release
+# binaries there (a second build), the debug ones `cargo test` built under KVM.
+profile=${KERNEL_MATRIX_PROFILE:-$([[ $accel == tcg ]] && echo release || echo debug)}
+case $profile in
+  debug) cargo_profile=() ;;
+  release) cargo_profile=(--release) ;;
+  *) die "KERNEL_MATRIX_PROFILE=$profile: debug or release" ;;
+esac
 
 read -ra kernels <<<"${APITOP_KERNELS:-linux-image-amd64}"
 cache=${APITOP_KERNEL_CACHE:-/var/cache/apitop-kernels}
@@ -64,9 +72,9 @@ if ((${#need[@]})); then
 fi
 
 # --- The test binaries, built on the host ---
-say "building the test binaries"
+say "building the test binaries ($profile)"
 build_log=$(mktemp)
-mapfile -t bins < <(cargo test --no-run --message-format=json -p apitop --test capture_live --test plain_live \
+mapfile -t bins < <(cargo test "${cargo_profile[@]}" --no-run --message-format=json -p apitop --test capture_live --test plain_live \
   2>"$build_log" | grep -oE '"executable":"[^"]*/deps/(capture_live|plain_live)-[^"]*"' | sed 's/^"executable":"//; s/"$//')
 ((${#bins[@]} == 2)) || { cat "$build_log" >&2; die "expected two test binaries, got: ${bins[*]:-none}"; }
 rm -f "$build_log"
@@ -187,7 +195,7 @@ EOF
     cat <<'EOF'
 echo "$rc" >/run/kernel-matrix/rc
 echo o >/proc/sysrq-trigger
-sleep 30
+sleep 30 2>/dev/null
 EOF
   } >"$run/guest.sh"
   vmlinuz=$(echo "$tree"/boot/vmlinuz-*)
@@ -196,7 +204,7 @@ EOF
   timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 "${qemu_accel[@]}" -smp 2 -m 3G \
     -nodefaults -display none -no-reboot -serial stdio \
     -kernel "$vmlinuz" -initrd "$run/initramfs.gz" \
-    -append "console=ttyS0 quiet loglevel=4 panic=-1 oops=panic" \
+    -append "console=ttyS0 quiet loglevel=4 panic=-1 oops=panic mitigations=off" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     -virtfs local,path="$run",mount_tag=out,security_model=none \
     </dev/null 2>&1 | tr -d '\r' | tee "$run/console.log"
@@ -205,11 +213,16 @@ EOF
   guest=$(sed -n 's/^guest kernel: //p' "$run/console.log")
   rc=$(cat "$run/rc" 2>/dev/null || echo none)
   echo "=== kernel-matrix: $k -> ${guest:-did not boot} ($((SECONDS - t0))s)"
-  grep -E '^test [^ ]+ \.\.\. ' "$run/console.log" | sed 's/^test /  /' || true
+  missing=0
+  for t in "${tests[@]}"; do # libtest's "test NAME ... ok|FAILED|ignored", else not run
+    r=$(sed -n "s/^test $t \.\.\. \([a-zA-Z]*\).*/\1/p" "$run/console.log" | head -1)
+    [[ -n $r ]] || { r="NOT RUN"; missing=1; }
+    printf '  %-8s %s\n' "$r" "$t"
+  done
   if ((qemu_rc == 124 || qemu_rc == 137)); then
     echo "  FAILED: the guest timed out after ${timeout_s}s"
     failed=1
-  elif [[ $rc != 0 ]]; then
+  elif [[ $rc != 0 || $missing == 1 ]]; then
     if [[ -n $guest ]]; then what="tests failed"; else what="the guest did not boot"; fi
     echo "  FAILED: $what (qemu exit $qemu_rc, tests rc $rc; console: $run/console.log)"
     failed=1
