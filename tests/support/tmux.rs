@@ -72,7 +72,7 @@ impl Tmux {
             args.extend_from_slice(group);
             self.cmd(&args);
             if group.last() == Some(&"Escape") {
-                std::thread::sleep(std::time::Duration::from_millis(150));
+                std::thread::sleep(Duration::from_millis(150));
             }
         }
     }
