@@ -154,7 +154,9 @@ fn nginx_server_side_by_name() {
         let url = format!("https://127.0.0.1:{port}/api/items/{i}");
         curl_ok(&url);
     }
-    let run = live.stop().only_port(port);
+    let run = live
+        .stop_when(|xs| xs.iter().filter(|x| on_port(x, port)).count() >= 3)
+        .only_port(port);
     run.assert_ok();
     let paths = run.paths();
     assert_eq!(
@@ -436,7 +438,9 @@ fn name_matches_processes_started_later() {
         curl_ok(&url);
     }
     // Other tests run curl at the same time: keep this test's server only.
-    let run = live.stop().only_port(port);
+    let run = live
+        .stop_when(|xs| xs.iter().filter(|x| on_port(x, port)).count() >= 2)
+        .only_port(port);
     run.assert_ok();
     let paths = run.paths();
     assert_eq!(paths, ["/json", "/k/1"], "{}", run.stderr);
@@ -483,7 +487,7 @@ fn a_library_loaded_after_attach_is_picked_up() {
     let live = apitop_start_watching(&["-n", "lateloader"]);
     let _ = client.0.wait();
     let maps_note = libdir.display().to_string();
-    let run = live.stop();
+    let run = live.stop_when(|xs| count_path(xs, "/json") >= 1);
     run.assert_ok();
     assert_eq!(run.exchanges.len(), 1, "{}", run.stderr);
     assert_eq!(run.exchanges[0]["path"], "/json");

@@ -170,7 +170,7 @@ fn caddy_server_side() {
             live.stderr()
         );
     }
-    let run = live.stop();
+    let run = live.stop_when(|xs| count_path(xs, "/hello") >= 2);
     run.assert_ok();
     let hello = run.with_path("/hello");
     assert_eq!(hello.len(), 2, "{}\n{}", run.stdout, run.stderr);
@@ -223,7 +223,7 @@ fn esbuild_go126_server_side() {
     for _ in 0..2 {
         curl_ok(&url);
     }
-    let run = live.stop();
+    let run = live.stop_when(|xs| count_path(xs, "/data.json") >= 2);
     run.assert_ok();
     let got = run.with_path("/data.json");
     assert_eq!(got.len(), 2, "{}\n{}", run.stdout, run.stderr);
@@ -258,7 +258,7 @@ fn go_server_thousand_requests() {
         .filter(|l| l.starts_with("200 "))
         .count();
     assert_eq!(ok, 1000);
-    let run = live.stop();
+    let run = live.stop_when(|xs| count_path(xs, "/echo") >= 1000);
     run.assert_ok();
     let echo = run.with_path("/echo");
     assert_eq!(echo.len(), 1000, "{}", run.stderr);
@@ -391,7 +391,9 @@ fn go_releases_1_17_to_1_25() {
         let scheme = if *tls { "https" } else { "http" };
         curl_ok(&format!("{scheme}://127.0.0.1:{port}/v.json"));
     }
-    let run = live.stop();
+    // Only the TLS servers show (--no-plain).
+    let tls_servers = servers.iter().filter(|(.., tls)| *tls).count();
+    let run = live.stop_when(|xs| count_path(xs, "/v.json") >= tls_servers);
     run.assert_ok();
     for (guard, port, go, tls) in &servers {
         let got: Vec<_> = run
@@ -437,7 +439,7 @@ fn go_client_started_later_by_name() {
         .output()
         .expect("running the Go client");
     assert!(out.status.success());
-    let run = live.stop();
+    let run = live.stop_when(|xs| count_path(xs, "/echo") >= 2);
     run.assert_ok();
     let echo = run.with_path("/echo");
     assert_eq!(echo.len(), 2, "{}\n{}", run.stdout, run.stderr);

@@ -196,7 +196,7 @@ fn h2load_many_concurrent_streams_all_paired() {
         .status()
         .expect("running h2load");
     assert!(st.success());
-    let run = live.stop(Duration::from_secs(1));
+    let run = live.stop_when(|xs| count_path(xs, "/api/load") >= 400);
     run.assert_ok();
     let server: Vec<&Value> = run
         .with_path("/api/load")
@@ -250,7 +250,7 @@ fn nghttp_client_nginx_captured_server_side() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     assert!(cmd.status().expect("running nghttp").success());
-    let run = live.stop(Duration::from_millis(500));
+    let run = live.stop_when(|xs| count_path(xs, "/api/srv/") >= 5);
     let xs = run.with_path("/api/srv/");
     assert_eq!(xs.len(), 5, "{}\n{}", run.stdout, run.stderr);
     let mut paths: Vec<&str> = xs.iter().map(|x| x["path"].as_str().unwrap()).collect();
@@ -519,7 +519,7 @@ fn grpc_through_nginx_captured_server_side() {
         .status()
         .expect("running the gRPC client");
     assert!(st.success());
-    let run = live.stop(Duration::from_millis(500));
+    let run = live.stop_when(|xs| count_path(xs, "/demo.Greeter/") >= 6);
     // The TLS side from the client (nginx as server), and nginx's cleartext HTTP/2 to the
     // backend (nginx as client, plain capture).
     // `-n nginx` also sees the nginx of tests running alongside: keep this one's calls.

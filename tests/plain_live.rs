@@ -137,7 +137,9 @@ fn nginx_plain_server_side_by_name() {
         curl_ok(&format!("http://127.0.0.1:{}/api/items/{i}", nginx.http1));
     }
     // Other tests' nginx and curl processes run at the same time: keep this server's traffic.
-    let run = live.stop().only_port(nginx.http1);
+    let run = live
+        .stop_when(|xs| xs.iter().filter(|x| on_port(x, nginx.http1)).count() >= 3)
+        .only_port(nginx.http1);
     run.assert_ok();
     assert_eq!(
         run.paths(),
@@ -174,7 +176,9 @@ fn h2c_prior_knowledge_client_and_server() {
             .expect("curl");
         assert!(st.success(), "curl {url}");
     }
-    let run = live.stop().only_port(nginx.h2c);
+    let run = live
+        .stop_when(|xs| xs.iter().filter(|x| on_port(x, nginx.h2c)).count() >= 6)
+        .only_port(nginx.h2c);
     run.assert_ok();
     assert_eq!(run.exchanges.len(), 6, "{}\n{}", run.stdout, run.stderr);
     for role in ["client", "server"] {
@@ -322,11 +326,13 @@ fn attach_to_a_plain_keep_alive_connection() {
             .spawn()
             .expect("python3"),
     );
-    std::thread::sleep(Duration::from_millis(1000));
+    // The connection is open (and in /proc) before apitop attaches.
+    wait_until("the client connected", Duration::from_secs(10), || {
+        !capture::procinfo::tcp_socket_fds(client.pid()).is_empty()
+    });
     let pid = client.pid().to_string();
     let live = apitop_start(&["-p", &pid]);
-    std::thread::sleep(Duration::from_millis(1500));
-    let run = live.stop();
+    let run = live.stop_when(|xs| count_path(xs, "/k/") >= 5);
     run.assert_ok();
     assert!(run.exchanges.len() >= 5, "{}\n{}", run.stdout, run.stderr);
     // The request in flight when apitop stopped comes out without its response.

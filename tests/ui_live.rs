@@ -12,7 +12,7 @@ use tmux::Tmux;
 
 #[test]
 fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
-    if !ebpf_available("ui_live") {
+    if !ebpf_available("ui_live") || !tmux::available("ui_live") {
         return;
     }
     let (_srv, port) = https_server();

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use crate::support::{cert, free_port, have, pattern, start_nginx, wait_for_port, work_dir, Guard};
 
 /// Size of the static file nginx serves at `/big.bin`.
@@ -223,6 +225,27 @@ pub fn apitop_start_to_file(args: &[&str]) -> LiveFile {
 }
 
 impl LiveFile {
+    /// The exchanges apitop has written so far (complete lines).
+    pub fn exchanges_so_far(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.stdout_path).unwrap_or_default();
+        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+        complete
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits until the exchanges written so far satisfy `done` (at most
+    /// `support::OUTPUT_TIMEOUT`; the test's assertions then say what is missing), sends SIGINT
+    /// and collects the output.
+    pub fn stop_when(self, done: impl Fn(&[Value]) -> bool) -> crate::support::Run {
+        let deadline = Instant::now() + crate::support::OUTPUT_TIMEOUT;
+        while !done(&self.exchanges_so_far()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop(Duration::ZERO)
+    }
+
     /// Waits `settle` for the last events, sends SIGINT and collects the output.
     pub fn stop(mut self, settle: Duration) -> crate::support::Run {
         std::thread::sleep(settle);

@@ -194,10 +194,7 @@ impl Run {
     /// Only the exchanges to or from `port` on 127.0.0.1: tests that watch a process *name* run
     /// beside other tests whose processes share that name.
     pub fn only_port(mut self, port: u16) -> Run {
-        let tail = format!(":{port}");
-        let hit = |v: &Value| v.as_str().is_some_and(|s| s.ends_with(&tail));
-        self.exchanges
-            .retain(|x| hit(&x["host"]) || hit(&x["local_addr"]) || hit(&x["peer_addr"]));
+        self.exchanges.retain(|x| on_port(x, port));
         self
     }
 
@@ -219,6 +216,20 @@ impl Run {
     }
 }
 
+/// Whether an exchange is to or from `port` on 127.0.0.1 (see [`Run::only_port`]).
+pub fn on_port(x: &Value, port: u16) -> bool {
+    let tail = format!(":{port}");
+    let hit = |v: &Value| v.as_str().is_some_and(|s| s.ends_with(&tail));
+    hit(&x["host"]) || hit(&x["local_addr"]) || hit(&x["peer_addr"])
+}
+
+/// How many of `xs` have a path starting with `prefix`.
+pub fn count_path(xs: &[Value], prefix: &str) -> usize {
+    xs.iter()
+        .filter(|x| x["path"].as_str().unwrap_or("").starts_with(prefix))
+        .count()
+}
+
 /// `apitop --json <args> -- <command>`: captures the command from its first byte.
 pub fn apitop_cmd(args: &[&str], command: &[&str]) -> Run {
     let out = Command::new(APITOP)
@@ -237,7 +248,36 @@ pub fn apitop_cmd(args: &[&str], command: &[&str]) -> Run {
 pub struct Live {
     child: Child,
     stderr_path: PathBuf,
-    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// stdout so far, appended to by the reader thread.
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    stdout: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Waits until `cond` holds, polling; fails naming `what` if it does not within `timeout`. For
+/// waiting on an outcome (output written, a process started) instead of sleeping a fixed time.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long a live test waits for output it expects before stopping apitop anyway (and letting
+/// its assertions say what is missing).
+pub const OUTPUT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The exchanges in complete stdout lines so far (a line still being written is left out).
+fn exchanges_in(stdout: &[u8]) -> Vec<Value> {
+    let text = String::from_utf8_lossy(stdout);
+    let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+    complete
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// Starts apitop and waits until it has attached (its "capturing" line on stderr).
@@ -274,15 +314,25 @@ fn apitop_start_until_env(args: &[&str], ready: &str, env: &[(&str, &str)]) -> L
         .spawn()
         .expect("running apitop");
     let mut child = child;
-    let mut out = child.stdout.take().expect("piped");
+    let mut pipe = child.stdout.take().expect("piped");
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = out.clone();
     let stdout = Some(std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sink
+                    .lock()
+                    .expect("stdout buffer")
+                    .extend_from_slice(&buf[..n]),
+            }
+        }
     }));
     let live = Live {
         child,
         stderr_path,
+        out,
         stdout,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -306,6 +356,22 @@ impl Live {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The exchanges apitop has written so far.
+    pub fn exchanges_so_far(&self) -> Vec<Value> {
+        exchanges_in(&self.out.lock().expect("stdout buffer"))
+    }
+
+    /// Waits until the exchanges written so far satisfy `done` (at most [`OUTPUT_TIMEOUT`]),
+    /// then sends SIGINT and collects the output: a test waits for what it needs, not a fixed
+    /// time. On timeout it stops anyway; the test's assertions then say what is missing.
+    pub fn stop_when(self, done: impl Fn(&[Value]) -> bool) -> Run {
+        let deadline = Instant::now() + OUTPUT_TIMEOUT;
+        while !done(&self.exchanges_so_far()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop_now()
     }
 
     /// Sends SIGINT and collects the output.
@@ -336,7 +402,8 @@ impl Live {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let stdout = reader.join().expect("stdout reader");
+        reader.join().expect("stdout reader");
+        let stdout = std::mem::take(&mut *self.out.lock().expect("stdout buffer"));
         Run::from_output(Output {
             status,
             stdout,

@@ -5,6 +5,31 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// True when `tmux` runs. Without it the test skips with a printed reason, unless
+/// `APITOP_REQUIRE_EBPF=1` (CI, where scripts/test-deps.sh installs tmux): there a missing tmux
+/// fails the test, as a missing eBPF or tool does everywhere else, instead of passing silently.
+pub fn available(test: &str) -> bool {
+    match Command::new("tmux").arg("-V").output() {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => {
+            let reason = format!("`tmux -V` failed: {}", String::from_utf8_lossy(&out.stderr));
+            skip(test, &reason);
+        }
+        Err(e) => skip(
+            test,
+            &format!("tmux not runnable ({e}); scripts/test-deps.sh installs it"),
+        ),
+    }
+    false
+}
+
+fn skip(test: &str, reason: &str) {
+    if std::env::var("APITOP_REQUIRE_EBPF").as_deref() == Ok("1") {
+        panic!("{test}: {reason}, and APITOP_REQUIRE_EBPF=1 forbids skipping");
+    }
+    eprintln!("SKIPPED {test}: {reason}");
+}
+
 pub struct Tmux {
     socket: String,
 }
@@ -63,9 +88,26 @@ impl Tmux {
         }
     }
 
+    /// Waits until the screen no longer contains `needle` (a popup closed), returning it. A key
+    /// sent before the last one took effect can arrive in the same read: Escape then `?` reads
+    /// as Alt-?.
+    pub fn wait_gone(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if !s.contains(needle) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen kept showing {needle:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends keys in order. An Escape is sent on its own and followed by a pause: an ESC byte
-    /// that arrives together with the next key reads as Alt+key (the terminal's own rule), which
-    /// made tests flaky on a loaded machine.
+    /// that arrives together with the next key reads as Alt+key (the terminal's own rule).
     pub fn keys(&self, keys: &[&str]) {
         for group in keys.split_inclusive(|k| *k == "Escape") {
             let mut args = vec!["send-keys", "-t", "ui"];
