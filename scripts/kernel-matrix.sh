@@ -210,6 +210,7 @@ EOF
     </dev/null 2>&1 | tr -d '\r' | tee "$run/console.log"
   qemu_rc=${PIPESTATUS[0]}
   set -e
+  rm -f "$run/initramfs.gz"
   guest=$(sed -n 's/^guest kernel: //p' "$run/console.log")
   rc=$(cat "$run/rc" 2>/dev/null || echo none)
   echo "=== kernel-matrix: $k -> ${guest:-did not boot} ($((SECONDS - t0))s)"
