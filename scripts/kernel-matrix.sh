@@ -39,9 +39,10 @@ case $accel in
   tcg) qemu_accel=(-accel "tcg,thread=multi" -cpu max) ;;
   *) die "KERNEL_MATRIX_ACCEL=$accel: auto, kvm or tcg" ;;
 esac
-# Emulated, a debug apitop takes half a minute to attach, past the tests' own deadlines: release
-# binaries there (a second build), the debug ones `cargo test` built under KVM.
-profile=${KERNEL_MATRIX_PROFILE:-$([[ $accel == tcg ]] && echo release || echo debug)}
+# The debug test binaries `cargo test` built (no second build): their dependencies are optimised
+# (Cargo.toml's profile.dev.package."*"), which brought a debug apitop's start-up in the emulated
+# guest from half a minute, past the tests' own deadlines, to a few seconds.
+profile=${KERNEL_MATRIX_PROFILE:-debug}
 case $profile in
   debug) cargo_profile=() ;;
   release) cargo_profile=(--release) ;;
