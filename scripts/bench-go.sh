@@ -235,7 +235,7 @@ measure() {
       errors="$(grep -c '"error":' "$tmp/apitop.out" || true)"
       grep -o '"error":"[^"]*"' "$tmp/apitop.out" | sort | uniq -c >"$tmp/apitop.errors.$w.$run" || true
       summary="$(grep -E '[0-9]+ exchanges' "$tmp/apitop.err" | tail -1 || true)"
-      drops="$(echo "$summary" | sed -n 's/.*drops: \([0-9]*\).*/\1/p')"
+      drops="$(echo "$summary" | grep -o "drops: [0-9]*" | head -1 | tr -dc 0-9)"
       [ "$exch" -gt 0 ] || die "apitop captured nothing: $(tail -5 "$tmp/apitop.err")"
       record "$mode" "$w" exch "$exch"
       record "$mode" "$w" matching "$matching"

@@ -256,7 +256,7 @@ stop_apitop() {
   local summary
   exch="$(tr -d ' ' <"$tmp/apitop.count")"
   summary="$(grep -E '^apitop: [0-9]+ exchanges' "$tmp/apitop.err" | tail -1 || true)"
-  drops="$(echo "$summary" | sed -n 's/.*drops: \([0-9]*\).*/\1/p')"
+  drops="$(echo "$summary" | grep -o "drops: [0-9]*" | head -1 | tr -dc 0-9)"
   conns="$(echo "$summary" | sed -n 's/.* \([0-9]*\) connections.*/\1/p')"
   [ -n "$drops" ] || die "no summary line from apitop: $(tail -3 "$tmp/apitop.err")"
   cp "$tmp/apitop.err" "$tmp/apitop.err.$1"
