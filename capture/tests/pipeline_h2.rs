@@ -9,9 +9,8 @@ use capture::output::{CaptureStats, Output};
 use capture::pipeline::Pipeline;
 use support::*;
 
-fn run(
-    calls: &[(capture::event::Direction, Vec<u8>)],
-) -> (Vec<capture::exchange::Exchange>, CaptureStats) {
+/// Every call through one connection's pipeline, then its close: all the outputs.
+fn push_all(calls: &[(capture::event::Direction, Vec<u8>)]) -> (Vec<Output>, CaptureStats) {
     let mut p = Pipeline::new(Limits::default());
     let key = ConnKey { pid: 9, conn: 0x55 };
     let mut out = Vec::new();
@@ -30,6 +29,13 @@ fn run(
         p.push(ev, &mut out);
     }
     p.push(Event::Close { ts: 5_000, key }, &mut out);
+    (out, p.stats())
+}
+
+fn run(
+    calls: &[(capture::event::Direction, Vec<u8>)],
+) -> (Vec<capture::exchange::Exchange>, CaptureStats) {
+    let (out, stats) = push_all(calls);
     let xs = out
         .into_iter()
         .filter_map(|o| match o {
@@ -37,7 +43,7 @@ fn run(
             _ => None,
         })
         .collect();
-    (xs, p.stats())
+    (xs, stats)
 }
 
 #[test]
@@ -138,26 +144,7 @@ fn a_stopped_connection_says_why() {
     // A SETTINGS frame on a stream is a connection error (RFC 9113 §6.5): decoding stops.
     t.server_sends(frame(SETTINGS, 0, 1, &[]));
     t.server_sends(frame(SETTINGS, 0, 1, &[]));
-    let mut p = Pipeline::new(Limits::default());
-    let key = ConnKey { pid: 9, conn: 0x55 };
-    let mut out = Vec::new();
-    for (i, (dir, bytes)) in t.calls.iter().enumerate() {
-        p.push(
-            Event::Data {
-                ts: 1_000 + i as u64,
-                key,
-                tid: 9,
-                fd: 4,
-                dir: *dir,
-                total: bytes.len() as u32,
-                offset: 0,
-                bytes: bytes.clone(),
-                tls: true,
-            },
-            &mut out,
-        );
-    }
-    p.push(Event::Close { ts: 5_000, key }, &mut out);
+    let (out, _) = push_all(&t.calls);
     let reasons: Vec<&str> = out
         .iter()
         .filter_map(|o| match o {

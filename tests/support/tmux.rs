@@ -5,6 +5,21 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The result file a UI child run inside tmux writes when its UI has exited; panics with `what`
+/// if none comes within 15 s.
+pub fn wait_file(p: &std::path::Path, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(s) = std::fs::read_to_string(p) {
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}");
+}
+
 /// True when `tmux` runs. Without it the test skips with a printed reason, unless
 /// `APITOP_REQUIRE_EBPF=1` (CI, where scripts/test-deps.sh installs tmux): there a missing tmux
 /// fails the test, as a missing eBPF or tool does everywhere else, instead of passing silently.

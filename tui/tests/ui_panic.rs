@@ -5,9 +5,9 @@
 mod tmux;
 mod ui_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apitop::ui::runtime::{run_blocking, Control, UiInput};
 use capture::output::Output;
@@ -40,19 +40,6 @@ fn panicking_child() {
     std::fs::write(out, status).expect("write result");
 }
 
-fn wait_file(p: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(s) = std::fs::read_to_string(p) {
-            if !s.is_empty() {
-                return s;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the UI kept running after the panic");
-}
-
 #[test]
 fn a_panic_on_another_thread_stops_the_ui_cleanly() {
     if std::env::var_os(CHILD).is_some() {
@@ -77,7 +64,7 @@ fn a_panic_on_another_thread_stops_the_ui_cleanly() {
     );
     let tmux = Tmux::start("apitop-ui-panic", 140, 36, &child);
     tmux.wait_for("/oauth/token");
-    let r = wait_file(&result);
+    let r = tmux::wait_file(&result, "the UI kept running after the panic");
     assert!(
         r.starts_with("error: internal error, apitop stopped: capture thread fell over"),
         "{r}"

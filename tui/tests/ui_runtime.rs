@@ -5,8 +5,7 @@
 mod tmux;
 mod ui_support;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 use apitop::ui::runtime::{run_blocking, Control, UiInput};
 use capture::output::{CaptureStats, Output};
@@ -51,19 +50,6 @@ fn runtime_child() {
         Err(e) => format!("error: {e}"),
     };
     std::fs::write(out, format!("{status}\n{}", controls.join("\n"))).expect("write result");
-}
-
-fn wait_file(p: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(s) = std::fs::read_to_string(p) {
-            if !s.is_empty() {
-                return s;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the UI never exited");
 }
 
 #[test]
@@ -121,7 +107,7 @@ fn ui_in_tmux() {
     tmux.wait_gone("Pick processes");
     tmux.wait_for("Requests 2");
     tmux.keys(&["q"]);
-    let r = wait_file(&result);
+    let r = tmux::wait_file(&result, "the UI never exited");
     assert!(r.starts_with("ok"), "{r}");
     std::fs::remove_dir_all(&dir).ok();
 }
