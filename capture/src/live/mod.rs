@@ -248,7 +248,7 @@ impl LiveCapture {
         for o in &objects {
             if let Err(e) = self.attach_object(&o.open_path, &o.path) {
                 // Its /proc/PID/root path vanishes when the process exits mid-attach.
-                return Err(if procinfo::is_running(pid) {
+                return Err(if procinfo::is_alive(pid) {
                     e
                 } else {
                     LiveError::NoSuchProcess(pid)
@@ -627,7 +627,7 @@ impl LiveCapture {
             .targets
             .iter()
             .copied()
-            .filter(|&pid| !procinfo::is_running(pid))
+            .filter(|&pid| !procinfo::is_alive(pid))
             .collect();
         for pid in gone {
             let _ = self.set_target(pid, false);

@@ -636,19 +636,6 @@ pub fn comm(pid: u32) -> Option<String> {
     Some(c.trim_end_matches('\n').to_string())
 }
 
-/// Whether process `pid` exists and has not exited: its /proc/PID/stat state is not Z (zombie,
-/// exited but not yet reaped) or X (dead).
-pub fn is_running(pid: u32) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised comm, which may itself contain ") ".
-    match stat.rfind(") ").and_then(|i| stat[i + 2..].chars().next()) {
-        Some(state) => state != 'Z' && state != 'X',
-        None => false,
-    }
-}
-
 /// Pids whose comm is exactly `name`, or whose executable's or argv\[0\]'s file name is `name`.
 /// Sorted; zombies excluded.
 pub fn pids_named(name: &str) -> Vec<u32> {
@@ -857,20 +844,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn running_zombie_and_gone() {
-        assert!(is_running(std::process::id()));
+    fn alive_zombie_and_gone() {
+        assert!(is_alive(std::process::id()));
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         // Exited but not reaped: a zombie until wait().
         for _ in 0..200 {
-            if !is_running(pid) {
+            if !is_alive(pid) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(!is_running(pid), "an exited, unreaped child is not running");
+        assert!(!is_alive(pid), "an exited, unreaped child is not alive");
         child.wait().unwrap();
-        assert!(!is_running(pid));
+        assert!(!is_alive(pid));
     }
 
     #[test]
