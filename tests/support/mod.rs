@@ -435,18 +435,61 @@ pub fn pattern(n: usize) -> Vec<u8> {
 /// A Python client that runs `request` (a statement using `c`, `u`, `port`, `i`) every 100 ms for
 /// `secs` seconds; returned once its TLS library is mapped, so it can be attached.
 pub fn looping_client_script(port: u16, secs: f64, request: &str) -> Guard {
-    looping_client_inner(port, secs, request, false)
+    looping_client_inner(port, secs, request)
 }
 
-/// As [`looping_client`], but its `secs` start only when [`start_client`] is called (after
-/// apitop is attached): a slow start-up on a loaded machine cannot eat into the loop.
-pub fn looping_client_gated(port: u16, secs: f64) -> Guard {
-    looping_client_inner(
-        port,
-        secs,
-        "u.urlopen(f'https://127.0.0.1:{port}/k/{i}', context=c).read()",
-        true,
-    )
+/// A client that makes requests in batches it is told over stdin ([`run_batch`]) and exits at
+/// EOF ([`finish_client`]): a test counts requests, never seconds, so a slow machine or an
+/// emulated guest kernel cannot change what it sees.
+pub fn batch_client(port: u16) -> Guard {
+    let script = format!(
+        "import ssl, sys, urllib.request as u\n\
+         c = ssl._create_unverified_context()\n\
+         i = 0\n\
+         for line in sys.stdin:\n    \
+             for _ in range(int(line)):\n        \
+                 u.urlopen(f'https://127.0.0.1:{port}/k/{{i}}', context=c).read()\n        \
+                 i += 1\n    \
+             print('done', flush=True)\n"
+    );
+    let g = Guard(
+        Command::new("python3")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    );
+    wait_for_libssl(g)
+}
+
+/// Has a [`batch_client`] make `n` requests and waits until it has.
+pub fn run_batch(g: &mut Guard, n: usize) {
+    use std::io::{Read, Write};
+    let stdin = g.0.stdin.as_mut().expect("a batch client has a stdin pipe");
+    writeln!(stdin, "{n}")
+        .and_then(|_| stdin.flush())
+        .expect("client stdin");
+    let stdout =
+        g.0.stdout
+            .as_mut()
+            .expect("a batch client has a stdout pipe");
+    let mut line = String::new();
+    // One byte at a time: a BufReader dropped here could swallow the next batch's reply.
+    let mut byte = [0u8; 1];
+    while !line.ends_with('\n') {
+        match stdout.read(&mut byte) {
+            Ok(1) => line.push(byte[0] as char),
+            _ => panic!("the batch client died before finishing {n} requests"),
+        }
+    }
+    assert_eq!(line.trim(), "done");
+}
+
+/// Closes a [`batch_client`]'s stdin, so it exits, and waits for it.
+pub fn finish_client(g: &mut Guard) {
+    drop(g.0.stdin.take());
+    let _ = g.0.wait();
 }
 
 /// Lets a gated client (one that reads a line from stdin before it starts) go.
@@ -457,17 +500,11 @@ pub fn start_client(g: &mut Guard) {
     stdin.flush().expect("client stdin");
 }
 
-fn looping_client_inner(port: u16, secs: f64, request: &str, gated: bool) -> Guard {
-    let gate = if gated {
-        "import sys; sys.stdin.readline()"
-    } else {
-        ""
-    };
+fn looping_client_inner(port: u16, secs: f64, request: &str) -> Guard {
     let script = format!(
         "import ssl, time, urllib.request as u\n\
          c = ssl._create_unverified_context()\n\
          port = {port}\n\
-         {gate}\n\
          end = time.time() + {secs}\n\
          i = 0\n\
          while time.time() < end:\n    {request}\n    i += 1\n    time.sleep(0.1)\n"
@@ -475,11 +512,15 @@ fn looping_client_inner(port: u16, secs: f64, request: &str, gated: bool) -> Gua
     let g = Guard(
         Command::new("python3")
             .args(["-c", &script])
-            .stdin(if gated { Stdio::piped() } else { Stdio::null() })
+            .stdin(Stdio::null())
             .spawn()
             .expect("python3"),
     );
-    // python3 may start as a shim script: wait for the real interpreter and its libssl.
+    wait_for_libssl(g)
+}
+
+/// python3 may start as a shim script: waits for the real interpreter and its libssl.
+fn wait_for_libssl(g: Guard) -> Guard {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let maps = std::fs::read_to_string(format!("/proc/{}/maps", g.pid())).unwrap_or_default();
