@@ -14,6 +14,8 @@ pub struct BodyBuilder {
     /// Some bytes were counted but not kept (capture gap, or the message was cut short).
     lost: bool,
     content_encoding: Option<String>,
+    /// The length the message declares (`Content-Length`), if any.
+    expected: Option<u64>,
 }
 
 impl BodyBuilder {
@@ -25,7 +27,17 @@ impl BodyBuilder {
             raw_len: 0,
             lost: false,
             content_encoding: content_encoding.map(|s| s.trim().to_string()),
+            expected: None,
         }
+    }
+
+    /// The body's declared length (`Content-Length`): the first bytes reserve room for it (up
+    /// to the cap) instead of the buffer growing and being copied chunk by chunk, a third of the
+    /// copying with 64 KiB bodies. Reserved only once bytes arrive, so a connection that merely
+    /// announces a large body holds nothing for it.
+    pub fn with_expected(mut self, len: Option<u64>) -> Self {
+        self.expected = len;
+        self
     }
 
     /// Adds body bytes as they arrive (already dechunked).
@@ -34,6 +46,12 @@ impl BodyBuilder {
         // After a hole the kept bytes would splice unrelated data together: stop keeping.
         if self.lost {
             return;
+        }
+        if self.raw.capacity() == 0 {
+            if let Some(len) = self.expected {
+                let want = len.min(self.cap as u64) as usize;
+                self.raw.reserve_exact(want.max(bytes.len().min(self.cap)));
+            }
         }
         let room = self.cap.saturating_sub(self.raw.len());
         extend_capped(&mut self.raw, &bytes[..bytes.len().min(room)], self.cap);
@@ -259,6 +277,25 @@ mod tests {
             self.1.set(self.1.get() + n);
             Ok(n)
         }
+    }
+
+    #[test]
+    fn a_declared_length_is_reserved_once_when_bytes_arrive_never_past_the_cap() {
+        let b = BodyBuilder::new(1 << 20, None).with_expected(Some(65536));
+        assert_eq!(b.raw.capacity(), 0, "nothing held before the body arrives");
+        let mut b = b;
+        b.push(&[b'x'; 16384]);
+        assert_eq!(b.raw.capacity(), 65536);
+        let at = b.raw.as_ptr();
+        for _ in 0..3 {
+            b.push(&[b'x'; 16384]);
+        }
+        assert_eq!(b.raw.as_ptr(), at, "filled in place, never moved");
+        assert_eq!(b.raw.len(), 65536);
+        // A bogus or huge declared length reserves no more than the cap.
+        let mut b = BodyBuilder::new(1000, None).with_expected(Some(1 << 40));
+        b.push(b"abc");
+        assert_eq!(b.raw.capacity(), 1000);
     }
 
     #[test]

@@ -656,10 +656,15 @@ impl Http1Conn {
                 self.ready.push(completed(role, oldest, reason));
             }
         }
+        let declared = match framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        };
         let body = BodyBuilder::new(
             self.limits.max_body,
             header(&req.headers, "content-encoding"),
-        );
+        )
+        .with_expected(declared);
         self.pending.push_back(Pending {
             request: req,
             start,
@@ -704,10 +709,15 @@ impl Http1Conn {
                 },
             }
         };
+        let declared = match framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        };
         let body = BodyBuilder::new(
             self.limits.max_body,
             header(&resp.headers, "content-encoding"),
-        );
+        )
+        .with_expected(declared);
         self.begin_body(i, Some(resp), paired, start, body, framing);
         if framing == Framing::Length(0) {
             self.complete(i, end, false, None);

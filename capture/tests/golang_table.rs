@@ -28,7 +28,10 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(tag: &str, bytes: &[u8]) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("apitop-golang-table-{}", std::process::id()));
+        // One directory per file: tests run in parallel, and a shared one could be removed by
+        // another test's drop between this one's create_dir_all and its write.
+        let dir =
+            std::env::temp_dir().join(format!("apitop-golang-table-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("creating the scratch directory");
         let path = dir.join(tag);
         std::fs::write(&path, bytes).expect("writing a scratch file");
@@ -39,7 +42,6 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-        // Removed with the last file (fails harmlessly while others remain).
         if let Some(dir) = self.0.parent() {
             let _ = std::fs::remove_dir(dir);
         }

@@ -86,8 +86,7 @@ fn print(w: &mut impl Write, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
     for o in out.drain(..) {
         match o {
             Output::Exchange(x) => {
-                // Writing to a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut lines, &crate::json::ExchangeJson::new(&x));
+                crate::json::write_exchange(&mut lines, &x);
                 lines.push(b'\n');
                 if lines.len() >= WRITE_AT {
                     ok &= ok && w.write_all(&lines).is_ok();

@@ -136,7 +136,9 @@ impl Stream {
 }
 
 fn body_builder(headers: &[(String, String)], limits: &Limits) -> BodyBuilder {
-    BodyBuilder::new(limits.max_body, header(headers, "content-encoding"))
+    // A content-length that does not parse only loses the up-front reservation.
+    let declared = header(headers, "content-length").and_then(|v| v.trim().parse().ok());
+    BodyBuilder::new(limits.max_body, header(headers, "content-encoding")).with_expected(declared)
 }
 
 /// Method and target from the pseudo-headers; every field (pseudo-headers too) is kept.
