@@ -5,6 +5,7 @@ use anyhow::Result;
 use capture::output::Output;
 use capture::procinfo::{self, Inspector};
 
+use crate::line_writer::LineWriter;
 use crate::session::{self, Ended, Session};
 
 /// Runs a session to its end, printing one JSON line per exchange (flushed as it completes).
@@ -18,19 +19,20 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
     for n in names {
         eprintln!("apitop: watching for processes named {n}");
     }
-    let stdout = std::io::stdout();
+    let mut stdout = LineWriter::stdout();
     let mut out = Vec::new();
     let mut stdout_open = true;
     let replay = session.is_replay();
     loop {
         let step = session.step(&mut out);
-        stdout_open &= print(&mut stdout.lock(), &mut out, &mut notes);
+        stdout_open &= print(&mut stdout, &mut out, &mut notes);
         let ended = match step {
             Ok(e) => e,
             Err(e) => {
                 // A damaged recording: report what was decoded, then the error.
                 let stats = session.finish(&mut out)?;
-                print(&mut stdout.lock(), &mut out, &mut notes);
+                print(&mut stdout, &mut out, &mut notes);
+                stdout.finish();
                 eprintln!("{}", crate::json::summary_line(&stats));
                 return Err(e);
             }
@@ -46,7 +48,7 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
             while stdout_open && std::time::Instant::now() < deadline {
                 session.step(&mut out)?;
-                stdout_open &= print(&mut stdout.lock(), &mut out, &mut notes);
+                stdout_open &= print(&mut stdout, &mut out, &mut notes);
                 if session.last_batch() == 0 {
                     break;
                 }
@@ -58,7 +60,9 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
         }
     }
     let stats = session.finish(&mut out)?;
-    print(&mut stdout.lock(), &mut out, &mut notes);
+    print(&mut stdout, &mut out, &mut notes);
+    // Every line is out before the summary says how many there were.
+    stdout.finish();
     eprintln!("{}", crate::json::summary_line(&stats));
     Ok(())
 }
@@ -69,29 +73,19 @@ struct Notes {
     started: bool,
     names: Vec<String>,
     announced: std::collections::HashMap<u32, String>,
-    /// The output buffer, reused from drain to drain (growing a fresh one each time was a tenth
-    /// of apitop's CPU at 25k exchanges/s); written out whenever it passes `WRITE_AT`.
-    lines: Vec<u8>,
 }
 
-/// Bytes of JSON lines held before they are written, even within one drain: bounds the buffer.
-const WRITE_AT: usize = 256 << 10;
-
-/// Prints and clears `out`; false once stdout is gone (a closed pipe ends the capture quietly).
-/// The exchanges of one drain are written and flushed together: a line still leaves within one
-/// drain interval, without a write syscall per exchange (a quarter of apitop's CPU at 20k/s).
-fn print(w: &mut impl Write, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
-    let mut ok = true;
-    let mut lines = std::mem::take(&mut notes.lines);
+/// Hands `out`'s exchanges to the writer and clears `out`; false once stdout is gone (a closed
+/// pipe ends the capture quietly). The exchanges of one drain are handed over together: a line
+/// still leaves within one drain interval, without a write per exchange.
+fn print(w: &mut LineWriter, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
     for o in out.drain(..) {
         match o {
             Output::Exchange(x) => {
-                crate::json::write_exchange(&mut lines, &x);
+                let lines = w.buffer();
+                crate::json::write_exchange(lines, &x);
                 lines.push(b'\n');
-                if lines.len() >= WRITE_AT {
-                    ok &= ok && w.write_all(&lines).is_ok();
-                    lines.clear();
-                }
+                w.line_done();
             }
             Output::Opaque(c) => eprintln!("{}", crate::json::opaque_line(&c)),
             Output::Process { pid, comm, .. } => {
@@ -109,10 +103,8 @@ fn print(w: &mut impl Write, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
         }
     }
     notes.started = true;
-    ok &= ok && w.write_all(&lines).and_then(|_| w.flush()).is_ok();
-    lines.clear();
-    notes.lines = lines;
-    ok
+    w.flush();
+    w.is_open()
 }
 
 /// How often the ring buffer is drained when the kernel does not wake the reader sooner.
