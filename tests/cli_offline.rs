@@ -132,7 +132,7 @@ fn write_exchange(path: &std::path::Path, request: &[u8], response: &[u8]) {
     ] {
         w.write(&ev).unwrap();
     }
-    w.flush().unwrap();
+    w.finish().unwrap();
 }
 
 #[test]

@@ -5,6 +5,7 @@ pub mod event;
 pub mod exchange;
 pub mod golang;
 pub mod grpc;
+pub mod handoff;
 pub mod http1;
 pub mod http2;
 mod input;

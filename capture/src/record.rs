@@ -5,10 +5,11 @@
 //! length-prefixed (u32) byte strings, in the order written below. Unknown tags are skipped, so
 //! later versions can add record kinds that older readers ignore.
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
 use crate::event::{ConnKey, Direction, Event, LossCounters};
+use crate::handoff::Handoff;
 use crate::safe_create::{self, Invoker};
 
 pub const MAGIC: &[u8; 8] = b"APITOP\x00R";
@@ -51,9 +52,11 @@ pub enum RecordError {
     },
 }
 
-/// Writes events to a recording file created with mode 0600 (it holds decrypted traffic).
+/// Writes events to a recording file created with mode 0600 (it holds decrypted traffic). The
+/// file is written by a thread of its own ([`Handoff`]): a slow disk does not hold up the ring
+/// draining. A write error is returned by the next [`Writer::write`] or [`Writer::flush`].
 pub struct Writer {
-    out: BufWriter<File>,
+    out: Handoff,
     path: String,
 }
 
@@ -67,35 +70,53 @@ impl Writer {
     /// sudo the file is given to `who` so it can be read back without root.
     pub fn create_for(path: &Path, who: Invoker) -> Result<Self, RecordError> {
         let shown = path.display().to_string();
-        let io = |source| RecordError::Io {
-            path: shown.clone(),
-            source,
-        };
-        let file = safe_create::create(path, who)?;
-        let mut out = BufWriter::new(file);
-        out.write_all(MAGIC).map_err(io)?;
-        out.write_all(&VERSION.to_le_bytes()).map_err(io)?;
-        Ok(Writer { out, path: shown })
+        let mut file = safe_create::create(path, who)?;
+        // The header is written here, so that an unwritable file fails at once.
+        file.write_all(MAGIC)
+            .and_then(|_| file.write_all(&VERSION.to_le_bytes()))
+            .map_err(|source| RecordError::Io {
+                path: shown.clone(),
+                source,
+            })?;
+        Ok(Writer {
+            out: Handoff::new("apitop-record", file),
+            path: shown,
+        })
     }
 
     pub fn write(&mut self, ev: &Event) -> Result<(), RecordError> {
+        self.check()?;
         let (tag, payload) = encode(ev);
-        let r = (|| {
-            self.out.write_all(&[tag])?;
-            self.out.write_all(&(payload.len() as u32).to_le_bytes())?;
-            self.out.write_all(&payload)
-        })();
-        r.map_err(|source| RecordError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        let buf = self.out.buffer();
+        buf.push(tag);
+        buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&payload);
+        self.out.item_done();
+        Ok(())
     }
 
+    /// Hands what is buffered to the writing thread (it reaches the file shortly after).
     pub fn flush(&mut self) -> Result<(), RecordError> {
-        self.out.flush().map_err(|source| RecordError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.out.flush();
+        self.check()
+    }
+
+    /// Writes everything out and closes the file.
+    pub fn finish(self) -> Result<(), RecordError> {
+        let path = self.path;
+        self.out
+            .finish()
+            .map_err(|source| RecordError::Io { path, source })
+    }
+
+    fn check(&self) -> Result<(), RecordError> {
+        match self.out.error() {
+            Some((kind, text)) => Err(RecordError::Io {
+                path: self.path.clone(),
+                source: io::Error::new(kind, text),
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -52,8 +52,7 @@ fn recording(n: usize) -> Vec<u8> {
     for ev in &events()[..n] {
         w.write(ev).unwrap();
     }
-    w.flush().unwrap();
-    drop(w);
+    w.finish().unwrap();
     std::fs::read(&path).unwrap()
 }
 
@@ -284,8 +283,7 @@ proptest! {
             for ev in &events {
                 w.write(ev).unwrap();
             }
-            w.flush().unwrap();
-            drop(w);
+            w.finish().unwrap();
             read_all(std::fs::read(&path).unwrap())
         };
         prop_assert!(err.is_none(), "{:?}", err);

@@ -5,8 +5,8 @@ use anyhow::Result;
 use capture::output::Output;
 use capture::procinfo::{self, Inspector};
 
-use crate::line_writer::LineWriter;
 use crate::session::{self, Ended, Session};
+use capture::handoff::Handoff;
 
 /// Runs a session to its end, printing one JSON line per exchange (flushed as it completes).
 /// Returns when the session ends by itself, on SIGINT/SIGTERM, or when stdout is closed.
@@ -19,7 +19,7 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
     for n in names {
         eprintln!("apitop: watching for processes named {n}");
     }
-    let mut stdout = LineWriter::stdout();
+    let mut stdout = stdout_writer();
     let mut out = Vec::new();
     let mut stdout_open = true;
     let replay = session.is_replay();
@@ -32,7 +32,8 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
                 // A damaged recording: report what was decoded, then the error.
                 let stats = session.finish(&mut out)?;
                 print(&mut stdout, &mut out, &mut notes);
-                stdout.finish();
+                // A closed stdout is how a reader says it has had enough: not an error.
+                let _ = stdout.finish();
                 eprintln!("{}", crate::json::summary_line(&stats));
                 return Err(e);
             }
@@ -62,7 +63,7 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
     let stats = session.finish(&mut out)?;
     print(&mut stdout, &mut out, &mut notes);
     // Every line is out before the summary says how many there were.
-    stdout.finish();
+    let _ = stdout.finish();
     eprintln!("{}", crate::json::summary_line(&stats));
     Ok(())
 }
@@ -78,14 +79,14 @@ struct Notes {
 /// Hands `out`'s exchanges to the writer and clears `out`; false once stdout is gone (a closed
 /// pipe ends the capture quietly). The exchanges of one drain are handed over together: a line
 /// still leaves within one drain interval, without a write per exchange.
-fn print(w: &mut LineWriter, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
+fn print(w: &mut Handoff, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
     for o in out.drain(..) {
         match o {
             Output::Exchange(x) => {
                 let lines = w.buffer();
                 crate::json::write_exchange(lines, &x);
                 lines.push(b'\n');
-                w.line_done();
+                w.item_done();
             }
             Output::Opaque(c) => eprintln!("{}", crate::json::opaque_line(&c)),
             Output::Process { pid, comm, .. } => {
@@ -104,7 +105,22 @@ fn print(w: &mut LineWriter, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
     }
     notes.started = true;
     w.flush();
-    w.is_open()
+    w.error().is_none()
+}
+
+/// The stdout pipe is asked to hold this much (`F_SETPIPE_SZ`), so that a line with a large body
+/// fits whole and the reader is woken once per buffer handed over, not once per 64 KiB.
+const PIPE_BYTES: libc::c_int = 1 << 20;
+
+/// JSON lines go to stdout from a thread of their own ([`Handoff`] says why).
+fn stdout_writer() -> Handoff {
+    // Best effort: a pipe that cannot grow (not a pipe, or past `fs.pipe-max-size` without
+    // CAP_SYS_RESOURCE) works as before.
+    // SAFETY: fcntl on this process's stdout; F_SETPIPE_SZ fails harmlessly on a non-pipe.
+    unsafe {
+        libc::fcntl(libc::STDOUT_FILENO, libc::F_SETPIPE_SZ, PIPE_BYTES);
+    }
+    Handoff::new("apitop-stdout", std::io::stdout())
 }
 
 /// How often the ring buffer is drained when the kernel does not wake the reader sooner.

@@ -3,7 +3,6 @@ pub mod cli;
 pub mod headless;
 pub mod interactive;
 pub mod json;
-pub mod line_writer;
 pub mod session;
 #[cfg(feature = "live")]
 pub mod spawn;

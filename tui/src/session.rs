@@ -314,8 +314,8 @@ impl Session {
         let first = out.len();
         self.pipeline.finish(ts, out);
         self.masked(out, first);
-        if let Some(w) = self.writer.as_mut() {
-            w.flush().context("finishing the recording")?;
+        if let Some(w) = self.writer.take() {
+            w.finish().context("finishing the recording")?;
         }
         Ok(self.pipeline.stats())
     }

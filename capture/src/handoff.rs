@@ -1,57 +1,52 @@
-//! Headless output off the draining thread: JSON lines are handed over a buffer at a time to a
-//! thread that writes them to stdout.
+//! Output off the draining thread: what the capture writes (headless JSON lines, a recording) is
+//! handed over a buffer at a time to a thread that does the writing.
 //!
-//! Writing on the thread that drains the kernel ring tied capture to whoever reads stdout: a
-//! pipe holds 64 KiB, less than one line with a 64 KiB body, so every line waited for the reader
-//! (`wc`, `jq`, a script) to be scheduled, and a reader busy for a moment stopped the draining
-//! while the ring filled and dropped records. Here the reader only stalls the writer thread; the
-//! hand-over queue is bounded ([`QUEUE_BUFFERS`] buffers of about [`BUFFER_BYTES`]), and only a
-//! reader slower than the traffic for longer than that queue lasts makes the draining wait (the
-//! ring then fills and its drops are counted, as before).
+//! Writing on the thread that drains the kernel ring tied capture to whoever reads the output: a
+//! pipe holds 64 KiB, less than one JSON line with a 64 KiB body, so every line waited for the
+//! reader (`wc`, `jq`, a script) to be scheduled, and a reader or a disk busy for a moment stopped
+//! the draining while the ring filled and dropped records. Here they only stall the writer
+//! thread; the hand-over queue is bounded ([`QUEUE_BUFFERS`] buffers of about [`BUFFER_BYTES`]),
+//! and only output slower than the traffic for longer than that queue lasts makes the draining
+//! wait (the ring then fills and its drops are counted, as before).
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// A buffer is handed over once it holds this much (or at the end of each drain).
 pub const BUFFER_BYTES: usize = 256 << 10;
 /// Buffers waiting for the writer at most: with [`BUFFER_BYTES`], ~16 MiB plus one line each.
 pub const QUEUE_BUFFERS: usize = 64;
-/// The stdout pipe is asked to hold this much (`F_SETPIPE_SZ`), so that a line with a large body
-/// fits whole and the reader is woken once per buffer, not once per 64 KiB.
-const PIPE_BYTES: libc::c_int = 1 << 20;
-
-pub struct LineWriter {
+/// Writes what it is handed on a thread of its own (see the module doc).
+pub struct Handoff {
     current: Vec<u8>,
     full: Option<SyncSender<Vec<u8>>>,
     empty: Receiver<Vec<u8>>,
-    closed: Arc<AtomicBool>,
+    /// The first write error; nothing more is written after it.
+    failed: Arc<Mutex<Option<std::io::Error>>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl LineWriter {
-    /// Writes to this process's stdout.
-    pub fn stdout() -> Self {
-        grow_pipe(libc::STDOUT_FILENO);
-        Self::new(std::io::stdout())
-    }
-
-    /// Writes to `out` from a thread of its own.
-    pub fn new<W: Write + Send + 'static>(mut out: W) -> Self {
+impl Handoff {
+    /// Writes to `out` from a thread named `name`.
+    pub fn new<W: Write + Send + 'static>(name: &str, mut out: W) -> Self {
         let (full, todo) = sync_channel::<Vec<u8>>(QUEUE_BUFFERS);
         let (give_back, empty) = sync_channel::<Vec<u8>>(QUEUE_BUFFERS);
-        let closed = Arc::new(AtomicBool::new(false));
-        let gone = closed.clone();
+        let failed = Arc::new(Mutex::new(None));
+        let error = failed.clone();
         let thread = std::thread::Builder::new()
-            .name("apitop-stdout".into())
+            .name(name.into())
             .spawn(move || {
                 for mut buf in todo {
-                    // Once the reader is gone, the rest is discarded (the capture is ending).
-                    if !gone.load(Ordering::Relaxed)
-                        && out.write_all(&buf).and_then(|_| out.flush()).is_err()
-                    {
-                        gone.store(true, Ordering::Relaxed);
+                    // After an error (the reader gone, the disk full) the rest is discarded:
+                    // the capture is being ended with that error.
+                    let ok = error.lock().map(|e| e.is_none()).unwrap_or(false);
+                    if ok {
+                        if let Err(e) = out.write_all(&buf).and_then(|_| out.flush()) {
+                            if let Ok(mut slot) = error.lock() {
+                                *slot = Some(e);
+                            }
+                        }
                     }
                     buf.clear();
                     // A buffer that grew for one huge line is not kept.
@@ -59,28 +54,32 @@ impl LineWriter {
                         let _ = give_back.try_send(buf);
                     }
                 }
-            })
-            .ok();
-        if thread.is_none() {
-            // No thread: lines are never written; say so through `is_open`.
-            closed.store(true, Ordering::Relaxed);
+            });
+        if let Err(e) = &thread {
+            if let Ok(mut slot) = failed.lock() {
+                *slot = Some(std::io::Error::new(
+                    e.kind(),
+                    format!("no writer thread: {e}"),
+                ));
+            }
         }
-        LineWriter {
+        Handoff {
             current: Vec::new(),
             full: Some(full),
             empty,
-            closed,
-            thread,
+            failed,
+            thread: thread.ok(),
         }
     }
 
-    /// The buffer to append complete lines to; call [`Self::line_done`] after each.
+    /// The buffer to append complete items (lines, records) to; call [`Self::item_done`] after
+    /// each.
     pub fn buffer(&mut self) -> &mut Vec<u8> {
         &mut self.current
     }
 
     /// Hands the buffer over once it is large enough.
-    pub fn line_done(&mut self) {
+    pub fn item_done(&mut self) {
         if self.current.len() >= BUFFER_BYTES {
             self.hand_over();
         }
@@ -93,17 +92,23 @@ impl LineWriter {
         }
     }
 
-    /// False once stdout is closed (a reader that went away ends the capture quietly).
-    pub fn is_open(&self) -> bool {
-        !self.closed.load(Ordering::Relaxed)
+    /// The first write error so far, as its kind and text (the error stays for `finish`).
+    pub fn error(&self) -> Option<(std::io::ErrorKind, String)> {
+        let slot = self.failed.lock().ok()?;
+        slot.as_ref().map(|e| (e.kind(), e.to_string()))
     }
 
-    /// Writes everything handed over and waits for the writer thread to end.
-    pub fn finish(mut self) {
+    /// Writes everything handed over, waits for the writer thread to end and returns the first
+    /// write error, if any.
+    pub fn finish(mut self) -> std::io::Result<()> {
         self.flush();
         self.full = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        match self.failed.lock().map(|mut e| e.take()) {
+            Ok(Some(e)) => Err(e),
+            _ => Ok(()),
         }
     }
 
@@ -122,26 +127,18 @@ impl LineWriter {
             Err(TrySendError::Full(buf)) => {
                 let _ = full.send(buf);
             }
-            Err(TrySendError::Disconnected(_)) => self.closed.store(true, Ordering::Relaxed),
+            // The thread is gone, so its error (or its failure to start) is already recorded.
+            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 }
 
-impl Drop for LineWriter {
+impl Drop for Handoff {
     fn drop(&mut self) {
         self.full = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// Best effort: a pipe that cannot grow (not a pipe, or over `fs.pipe-max-size` without
-/// CAP_SYS_RESOURCE) works as before.
-fn grow_pipe(fd: libc::c_int) {
-    // SAFETY: fcntl on a descriptor this process owns; F_SETPIPE_SZ fails harmlessly on others.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES);
     }
 }
 
@@ -180,7 +177,7 @@ mod tests {
             open: Arc::new((Mutex::new(false), std::sync::Condvar::new())),
             got: Arc::new(Mutex::new(Vec::new())),
         };
-        let mut lw = LineWriter::new(w.clone());
+        let mut lw = Handoff::new("test", w.clone());
         let line = vec![b'x'; 70 << 10];
         let mut want = Vec::new();
         // Less than the queue holds: none of these may block, though nothing is being read.
@@ -192,14 +189,14 @@ mod tests {
             want.extend_from_slice(format!("{i} ").as_bytes());
             want.extend_from_slice(&line);
             want.push(b'\n');
-            lw.line_done();
+            lw.item_done();
         }
         lw.flush();
         assert!(w.got.lock().unwrap().is_empty(), "the reader was stalled");
         let (lock, cv) = &*w.open;
         *lock.lock().unwrap() = true;
         cv.notify_all();
-        lw.finish();
+        lw.finish().unwrap();
         assert!(*w.got.lock().unwrap() == want, "every line, in order");
     }
 
@@ -215,14 +212,21 @@ mod tests {
     }
 
     #[test]
-    fn a_closed_reader_is_reported() {
-        let mut lw = LineWriter::new(Gone);
+    fn a_write_error_is_reported_and_kept_for_finish() {
+        let mut lw = Handoff::new("test", Gone);
         lw.buffer().extend_from_slice(b"{}\n");
         lw.flush();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while lw.is_open() && std::time::Instant::now() < deadline {
+        while lw.error().is_none() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert!(!lw.is_open());
+        assert_eq!(
+            lw.error().map(|e| e.0),
+            Some(std::io::ErrorKind::BrokenPipe)
+        );
+        let err = lw
+            .finish()
+            .expect_err("the error is returned at the end too");
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
     }
 }
