@@ -125,11 +125,11 @@ pub struct LiveCapture {
 }
 
 /// Returned by [`LiveCapture::stall_maintenance`]: the maintenance thread holds the probes'
-/// lock until this is dropped.
+/// lock until this is dropped. Drop it before the capture: the capture's end waits for the
+/// thread. (It borrows nothing, so that the stalled capture can still be polled.)
 #[doc(hidden)]
-pub struct MaintenanceStall<'a> {
+pub struct MaintenanceStall {
     _release: mpsc::Sender<()>,
-    _capture: std::marker::PhantomData<&'a LiveCapture>,
 }
 
 impl LiveCapture {
@@ -317,14 +317,11 @@ impl LiveCapture {
     /// would, until the returned guard is dropped. Returns once the thread holds it. Draining
     /// must go on meanwhile; `add_pid` and the like would wait.
     #[doc(hidden)]
-    pub fn stall_maintenance(&self) -> MaintenanceStall<'_> {
+    pub fn stall_maintenance(&self) -> MaintenanceStall {
         let (release, wait) = mpsc::channel();
         let (held_tx, held) = mpsc::channel();
         self.maintenance.ask(Msg::Stall(wait, held_tx));
         let _ = held.recv();
-        MaintenanceStall {
-            _release: release,
-            _capture: std::marker::PhantomData,
-        }
+        MaintenanceStall { _release: release }
     }
 }
