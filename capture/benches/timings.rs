@@ -1,6 +1,7 @@
 //! The speed figures tests used to assert (they now check the behaviour behind them): listing
 //! processes first and again from the cache, telling node is not Go, and decoding a gzip bomb up
-//! to the body cap. Prints times; asserts nothing about them.
+//! to the body cap; and address lookups for new connections, one at a time (as the draining
+//! thread did per connection) against one batch. Prints times; asserts nothing about them.
 //!
 //! Run: `cargo bench -p capture --bench timings`
 use std::io::Write;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use capture::body::BodyBuilder;
 use capture::golang::GoBinary;
-use capture::procinfo::Inspector;
+use capture::procinfo::{AddrLookup, AddrSource, Inspector};
 
 /// The best of `reps` runs of `f`.
 fn best<T>(reps: u32, mut f: impl FnMut() -> T) -> (Duration, T) {
@@ -24,7 +25,53 @@ fn best<T>(reps: u32, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, out.expect("reps > 0"))
 }
 
+/// Address lookups of `n` connections' server ends with 1,000 sockets open in this process:
+/// a fresh [`AddrLookup`] per connection (what each new connection cost before: a full read of
+/// the TCP tables on the fallback path) against one per batch.
+fn address_lookups() {
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("loopback");
+    let at = listener.local_addr().expect("bound");
+    // 500 connections: 1,000 sockets (both ends), plus the listener.
+    let pairs: Vec<(TcpStream, TcpStream)> = (0..500)
+        .map(|_| {
+            let c = TcpStream::connect(at).expect("connect");
+            let (s, _) = listener.accept().expect("accept");
+            (c, s)
+        })
+        .collect();
+    let me = std::process::id();
+    let fds: Vec<i32> = pairs.iter().map(|(_, s)| s.as_raw_fd()).collect();
+    for batch in [10usize, 100] {
+        for source in [AddrSource::Tables, AddrSource::Pidfd] {
+            let (per_conn, _) = best(5, || {
+                fds[..batch]
+                    .iter()
+                    .filter(|&&fd| AddrLookup::new(source).get(me, fd).is_some())
+                    .count()
+            });
+            let (per_batch, found) = best(5, || {
+                let mut l = AddrLookup::new(source);
+                let n = fds[..batch]
+                    .iter()
+                    .filter(|&&fd| l.get(me, fd).is_some())
+                    .count();
+                (n, l.stats())
+            });
+            println!(
+                "address lookups, {batch} new connections, 1,000 sockets open, {source:?}: \
+                 per connection {per_conn:.2?}, per batch {per_batch:.2?} \
+                 ({} found, {} table reads, {} pidfd opens; best of 5)",
+                found.0, found.1.table_reads, found.1.pidfd_opens
+            );
+        }
+    }
+}
+
 fn main() {
+    address_lookups();
+
     let mut ins = Inspector::new();
     let t = Instant::now();
     let n = ins.list().len();

@@ -2,7 +2,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
-use capture::procinfo::{listening_ports, socket_addrs};
+use capture::procinfo::{listening_ports, socket_addrs, AddrLookup, AddrSource};
 
 fn me() -> u32 {
     std::process::id()
@@ -99,4 +99,84 @@ fn listening_ports_of_own_process() {
     let client_port = _c.local_addr().unwrap().port();
     assert!(!ports.contains(&client_port));
     assert!(listening_ports(u32::MAX).is_empty());
+}
+
+/// `n` connections over one listener: (listener, [(client end, server end)]).
+fn connections(n: usize) -> (TcpListener, Vec<(TcpStream, TcpStream)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("loopback v4");
+    let at = listener.local_addr().unwrap();
+    let pairs = (0..n)
+        .map(|_| {
+            let client = TcpStream::connect(at).expect("connect");
+            let (server, _) = listener.accept().expect("accept");
+            (client, server)
+        })
+        .collect();
+    (listener, pairs)
+}
+
+/// Every lookup of the batch checked against what std says about the same socket.
+fn check_batch(lookup: &mut AddrLookup, listener: &TcpListener, pairs: &[(TcpStream, TcpStream)]) {
+    for (client, server) in pairs {
+        for (s, local, peer) in [
+            (client, client.local_addr(), client.peer_addr()),
+            (server, server.local_addr(), server.peer_addr()),
+        ] {
+            let got = lookup.get(me(), s.as_raw_fd()).expect("a TCP socket");
+            assert_eq!(got, (local.unwrap(), peer.unwrap()));
+        }
+    }
+    let (local, peer) = lookup
+        .get(me(), listener.as_raw_fd())
+        .expect("the listener");
+    assert_eq!(local, listener.local_addr().unwrap());
+    assert_eq!(peer.to_string(), "0.0.0.0:0");
+}
+
+#[test]
+fn a_batch_of_connections_reads_the_table_once() {
+    // The fallback path alone: one read of /proc/self/net/tcp{,6} serves all 121 sockets,
+    // where a lookup per connection read it 121 times.
+    let (listener, pairs) = connections(60);
+    let mut lookup = AddrLookup::new(AddrSource::Tables);
+    check_batch(&mut lookup, &listener, &pairs);
+    let stats = lookup.stats();
+    assert_eq!(stats.lookups, 121);
+    assert_eq!(stats.table_reads, 1, "{stats:?}");
+    assert_eq!(stats.pidfd_opens, 0);
+
+    // A socket closed since is not found, and looking for it does not read the table again.
+    let (gone_client, gone_server) = TcpStream::connect(listener.local_addr().unwrap())
+        .ok()
+        .zip(listener.accept().ok().map(|(s, _)| s))
+        .expect("one more connection");
+    let fd = gone_server.as_raw_fd();
+    drop((gone_client, gone_server));
+    assert_eq!(lookup.get(me(), fd), None);
+    assert_eq!(lookup.get(me(), -1), None);
+    assert_eq!(lookup.stats().table_reads, 1);
+}
+
+#[test]
+fn a_batch_shares_one_pidfd_and_reads_no_table() {
+    let (listener, pairs) = connections(20);
+    let mut lookup = AddrLookup::new(AddrSource::Pidfd);
+    check_batch(&mut lookup, &listener, &pairs);
+    // Asked twice, answered once.
+    check_batch(&mut lookup, &listener, &pairs);
+    let stats = lookup.stats();
+    assert_eq!(stats.lookups, 41);
+    assert_eq!(stats.pidfd_opens, 1, "{stats:?}");
+    assert_eq!(stats.table_reads, 0, "{stats:?}");
+}
+
+#[test]
+fn files_and_udp_sockets_have_no_tcp_addresses() {
+    let file = std::fs::File::open("/proc/self/status").unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for source in [AddrSource::Pidfd, AddrSource::Tables] {
+        let mut lookup = AddrLookup::new(source);
+        assert_eq!(lookup.get(me(), file.as_raw_fd()), None, "{source:?}");
+        assert_eq!(lookup.get(me(), udp.as_raw_fd()), None, "{source:?}");
+    }
 }

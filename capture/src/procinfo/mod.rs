@@ -23,6 +23,7 @@ mod status;
 
 pub use elf::static_tls_markers;
 use maps::Mapping;
+pub use net::{AddrLookup, AddrSource, LookupStats};
 pub use status::{TlsKind, TlsStatus};
 
 /// The TLS function whose export marks an OpenSSL-compatible library (OpenSSL, BoringSSL,

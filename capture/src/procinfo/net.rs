@@ -1,8 +1,9 @@
 //! TCP sockets of a process: `/proc/PID/fd` links and `/proc/PID/net/tcp{,6}` tables (read in the
 //! process's own network namespace, so containers work).
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// `TCP_LISTEN` in the kernel's `st` column.
 const STATE_LISTEN: u8 = 0x0A;
@@ -80,34 +81,157 @@ pub(crate) fn fd_socket_inode(pid: u32, fd: &str) -> Option<u64> {
 }
 
 pub(crate) fn socket_addrs(pid: u32, fd: i32) -> Option<(String, String)> {
-    if fd < 0 {
-        return None;
-    }
-    if let Some((local, peer)) = addrs_via_pidfd(pid, fd) {
-        return Some((local.to_string(), peer.to_string()));
-    }
-    let inode = fd_socket_inode(pid, &fd.to_string())?;
-    let row = tcp_rows(pid).into_iter().find(|r| r.inode == inode)?;
-    Some((row.local.to_string(), row.remote.to_string()))
+    let (local, peer) = AddrLookup::new(AddrSource::Pidfd).get(pid, fd)?;
+    Some((local.to_string(), peer.to_string()))
 }
 
-/// A TCP socket's addresses from a duplicate of the target's fd (`pidfd_getfd`, Linux 5.6):
-/// a few syscalls, where the /proc tables cost a read of every socket on the host per lookup.
-/// The duplicate only reads the socket's names and is closed at once; the target is untouched.
-fn addrs_via_pidfd(pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
-    // SAFETY: plain syscalls on integers; every fd obtained is closed below.
+/// Where an [`AddrLookup`] finds a socket's addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrSource {
+    /// A duplicate of the target's fd (`pidfd_getfd`, Linux 5.6): a few syscalls per socket.
+    /// Where that is refused (no ptrace access, older kernel), the /proc tables.
+    Pidfd,
+    /// Only the /proc tables: what [`AddrSource::Pidfd`] falls back on, alone (tests, benchmark).
+    Tables,
+}
+
+/// The work an [`AddrLookup`] did: what tests and the benchmark look at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LookupStats {
+    /// Distinct (pid, fd) looked up.
+    pub lookups: usize,
+    /// `pidfd_open` calls: one per process, shared by all its lookups.
+    pub pidfd_opens: usize,
+    /// Reads of a network namespace's `/proc/PID/net/tcp` and `tcp6` (both count as one).
+    pub table_reads: usize,
+}
+
+/// A network namespace, by the inode of `/proc/PID/ns/net`; a process whose link cannot be
+/// read is a namespace of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Netns {
+    Inode(u64),
+    OfPid(u32),
+}
+
+/// Socket address lookups for one batch of records: each (pid, fd) is looked up once, each
+/// process's pidfd is opened once, and each network namespace's TCP tables are read at most
+/// once, however many connections of the batch need them.
+///
+/// Reading `/proc/PID/net/tcp{,6}` costs a line per socket in the namespace: per connection,
+/// a busy host paid O(sockets) for every new one. Within a batch every socket a record names
+/// was created before the batch was taken from the ring, so one read of the table made after
+/// that serves every lookup of the batch; a socket missing from it had closed, and reading the
+/// table again would not find it either. A new batch starts from nothing (fds are reused).
+pub struct AddrLookup {
+    source: AddrSource,
+    found: HashMap<(u32, i32), Option<(SocketAddr, SocketAddr)>>,
+    /// None: the process is gone, or pidfds are refused.
+    pidfds: HashMap<u32, Option<OwnedFd>>,
+    /// Socket inode → (local, remote), per namespace read.
+    tables: HashMap<Netns, HashMap<u64, (SocketAddr, SocketAddr)>>,
+    stats: LookupStats,
+}
+
+impl AddrLookup {
+    pub fn new(source: AddrSource) -> Self {
+        AddrLookup {
+            source,
+            found: HashMap::new(),
+            pidfds: HashMap::new(),
+            tables: HashMap::new(),
+            stats: LookupStats::default(),
+        }
+    }
+
+    /// Local and remote address of TCP socket `fd` of `pid` (a listener's remote is the
+    /// unspecified address, port 0, as the kernel's table shows it). None when `fd` is not a
+    /// TCP socket or is closed.
+    pub fn get(&mut self, pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
+        if fd < 0 {
+            return None;
+        }
+        if let Some(v) = self.found.get(&(pid, fd)) {
+            return *v;
+        }
+        self.stats.lookups += 1;
+        let v = self.look_up(pid, fd);
+        self.found.insert((pid, fd), v);
+        v
+    }
+
+    pub fn stats(&self) -> LookupStats {
+        self.stats
+    }
+
+    fn look_up(&mut self, pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
+        if self.source == AddrSource::Pidfd {
+            if let Some(pidfd) = self.pidfd(pid) {
+                if let Some(dup) = dup_fd(pidfd, fd) {
+                    // The duplicate is the socket itself: its answer is final.
+                    return stream_names(dup.as_raw_fd());
+                }
+            }
+        }
+        let inode = fd_socket_inode(pid, &fd.to_string())?;
+        self.table(pid).get(&inode).copied()
+    }
+
+    fn pidfd(&mut self, pid: u32) -> Option<BorrowedFd<'_>> {
+        let stats = &mut self.stats;
+        self.pidfds
+            .entry(pid)
+            .or_insert_with(|| {
+                stats.pidfd_opens += 1;
+                open_pidfd(pid)
+            })
+            .as_ref()
+            .map(|fd| fd.as_fd())
+    }
+
+    /// The TCP table of `pid`'s namespace, read on first use in this batch.
+    fn table(&mut self, pid: u32) -> &HashMap<u64, (SocketAddr, SocketAddr)> {
+        let ns = netns_of(pid).map_or(Netns::OfPid(pid), Netns::Inode);
+        let stats = &mut self.stats;
+        self.tables.entry(ns).or_insert_with(|| {
+            stats.table_reads += 1;
+            tcp_rows(pid)
+                .into_iter()
+                .map(|r| (r.inode, (r.local, r.remote)))
+                .collect()
+        })
+    }
+}
+
+/// The inode of `pid`'s network namespace (`net:[4026531840]`).
+fn netns_of(pid: u32) -> Option<u64> {
+    let link = fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+    link.to_str()?
+        .strip_prefix("net:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+fn open_pidfd(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: a plain syscall on integers.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
-    if pidfd < 0 {
-        return None;
-    }
-    // SAFETY: as above.
-    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd as libc::c_int, fd, 0) };
-    // SAFETY: pidfd is ours.
-    unsafe { libc::close(pidfd as libc::c_int) };
-    if dup < 0 {
-        return None;
-    }
-    let dup = dup as libc::c_int;
+    // SAFETY: a new fd, ours alone.
+    (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) })
+}
+
+/// A duplicate of the target's `fd` (`pidfd_getfd`): it only reads the socket's names and is
+/// closed when dropped; the target is untouched.
+fn dup_fd(pidfd: BorrowedFd<'_>, fd: i32) -> Option<OwnedFd> {
+    // SAFETY: a plain syscall on integers.
+    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    // SAFETY: a new fd, ours alone.
+    (dup >= 0).then(|| unsafe { OwnedFd::from_raw_fd(dup as RawFd) })
+}
+
+/// Local and peer address of a stream socket (AF_INET/AF_INET6); a socket with no peer (a
+/// listener) has the unspecified address of its family as peer, as in the kernel's tables.
+fn stream_names(fd: RawFd) -> Option<(SocketAddr, SocketAddr)> {
     let name = |peer: bool| -> Option<SocketAddr> {
         // SAFETY: sockaddr_storage is plain data, valid zeroed.
         let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -116,9 +240,9 @@ fn addrs_via_pidfd(pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
         // SAFETY: `sa`/`len` describe `ss`, which outlives the call.
         let r = unsafe {
             if peer {
-                libc::getpeername(dup, sa, &mut len)
+                libc::getpeername(fd, sa, &mut len)
             } else {
-                libc::getsockname(dup, sa, &mut len)
+                libc::getsockname(fd, sa, &mut len)
             }
         };
         (r == 0).then(|| sockaddr(&ss)).flatten()
@@ -128,7 +252,7 @@ fn addrs_via_pidfd(pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
     // SAFETY: `ty`/`ty_len` describe an int that outlives the call.
     let stream = unsafe {
         libc::getsockopt(
-            dup,
+            fd,
             libc::SOL_SOCKET,
             libc::SO_TYPE,
             (&raw mut ty).cast(),
@@ -136,14 +260,18 @@ fn addrs_via_pidfd(pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
         )
     } == 0
         && ty == libc::SOCK_STREAM;
-    let out = if stream {
-        name(false).zip(name(true))
-    } else {
-        None
-    };
-    // SAFETY: our duplicate.
-    unsafe { libc::close(dup) };
-    out
+    if !stream {
+        return None;
+    }
+    let local = name(false)?;
+    let peer = name(true).unwrap_or_else(|| {
+        let any = match local {
+            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        SocketAddr::new(any, 0)
+    });
+    Some((local, peer))
 }
 
 /// An AF_INET/AF_INET6 address (IPv4-mapped IPv6 as IPv4); None for other families.
