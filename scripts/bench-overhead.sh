@@ -37,6 +37,7 @@
 # Environment: DURATION (10), RUNS (3), WARMUP (2), PORT (39444), PLAIN_PORT (39480),
 #   SERVER_CPU (0), LOAD_CPU (1), CLIENTS (16), CONNS (1000; 0 skips the curl figure),
 #   MODES ("untraced entry-count apitop apitop-no-plain"),
+#   APITOP_ARGS (more apitop flags, e.g. "--ring-size 256M"),
 #   WORKLOADS ("h1-300 h1-64k h2-300 h2-64k plain-300 plain-64k"), KEEP (a directory to copy the
 #   raw logs and per-run results into).
 set -euo pipefail
@@ -54,6 +55,7 @@ CONNS="${CONNS:-1000}"
 MODES="${MODES:-untraced entry-count apitop apitop-no-plain}"
 WORKLOADS="${WORKLOADS:-h1-300 h1-64k h2-300 h2-64k plain-300 plain-64k}"
 KEEP="${KEEP:-}"
+APITOP_ARGS="${APITOP_ARGS:-}"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/bench-lib.sh
@@ -234,6 +236,8 @@ probe_prog() {
 start_apitop() {
   local flags=(--json)
   [ "$1" = apitop-no-plain ] && flags+=(--no-plain)
+  # shellcheck disable=SC2206 # APITOP_ARGS is a list of flags, split on spaces on purpose
+  flags+=($APITOP_ARGS)
   rm -f "$tmp/apitop.fifo" "$tmp/apitop.count"
   mkfifo "$tmp/apitop.fifo"
   wc -l <"$tmp/apitop.fifo" >"$tmp/apitop.count" &

@@ -104,6 +104,56 @@ fn classify(bytes: &[u8], max_line: usize) -> Class {
     }
 }
 
+/// Where a request line would start whose ` HTTP/1.` version is at `at` (`…GET /x HTTP/1.1`):
+/// back over the target to the space before it, then over the method. Of an uppercase run, the
+/// longest standard method it ends with is taken (`…XYZGET` is `GET` after a body).
+fn request_line_start(bytes: &[u8], at: usize) -> Option<usize> {
+    const METHODS: [&[u8]; 9] = [
+        b"OPTIONS", b"CONNECT", b"DELETE", b"PATCH", b"TRACE", b"POST", b"HEAD", b"GET", b"PUT",
+    ];
+    let space = at.checked_sub(1).filter(|&j| bytes[j] == b' ')?;
+    let target = bytes[..space]
+        .iter()
+        .rev()
+        .take_while(|&&b| matches!(b, 0x21..=0x7e | 0x80..=0xff))
+        .count();
+    let before = (space - target)
+        .checked_sub(1)
+        .filter(|&j| bytes[j] == b' ')?;
+    if target == 0 {
+        return None;
+    }
+    let method = bytes[..before]
+        .iter()
+        .rev()
+        .take_while(|&&b| matches!(b, b'A'..=b'Z' | b'-' | b'_'))
+        .count()
+        .min(32);
+    if method == 0 {
+        return None;
+    }
+    let token = &bytes[before - method..before];
+    let known = METHODS.iter().find(|m| token.ends_with(m));
+    Some(before - known.map_or(method, |m| m.len()))
+}
+
+/// The union of two ascending sequences, ascending (equal positions once).
+fn merge_ascending(
+    a: impl Iterator<Item = usize>,
+    b: impl Iterator<Item = usize>,
+) -> impl Iterator<Item = usize> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek().copied(), b.peek().copied()) {
+        (Some(x), Some(y)) if x == y => {
+            b.next();
+            a.next()
+        }
+        (Some(x), Some(y)) if y < x => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
+}
+
 /// Checks `METHOD SP target SP HTTP/1.x EOL`; None when the bytes run out before a verdict.
 fn request_line(bytes: &[u8], max_line: usize) -> Option<Class> {
     let not = Some(Class::NotHttp);
@@ -357,9 +407,21 @@ impl Http1Conn {
             }
             None => {
                 // The gap ran past the message: keep what we have, find the next head.
+                let known_end = matches!(self.sides[i].phase, Phase::Body(Framing::Length(_)));
                 self.skip_body(i, body_left);
+                let was_response = self.sides[i]
+                    .msg
+                    .as_ref()
+                    .is_some_and(|m| m.response.is_some());
                 self.complete(i, end, true, None);
                 self.sides[i].phase = Phase::Resync { line_start: true };
+                // A response whose end is known was followed by the next response's start, and
+                // the gap took it: that request will get no response. Leaving it waiting would
+                // pair every later response with the request before its own. (More than one
+                // response may be lost in a long gap; one is what is certain.)
+                if known_end && was_response && len > body_left {
+                    self.lose_next_response();
+                }
             }
         }
     }
@@ -557,17 +619,29 @@ impl Http1Conn {
         MAX_REQUEST_LINE.min(self.limits.max_header_buffer)
     }
 
-    /// Skips to the first line start that begins a message of the kind this direction carries.
+    /// Skips to the first place that begins a message of the kind this direction carries: a line
+    /// start, or a start line right after a body that did not end its last line (a JSON body is
+    /// followed directly by the next `HTTP/1.1 200`, so line starts alone never resync such a
+    /// connection after a gap). Candidates are found with memchr/memmem: resyncing scans every
+    /// byte until it finds one, and byte by byte that was over half of apitop's CPU under load.
     fn step_resync(&mut self, i: usize, rest: &[u8], line_start: bool) -> Step {
         let expected = self.expected(i);
-        let first = if line_start { Some(0) } else { None };
-        let after_newlines = rest
-            .iter()
-            .enumerate()
-            .filter(|&(_, &b)| b == b'\n')
-            .map(|(j, _)| j + 1);
-        for p in first.into_iter().chain(after_newlines) {
-            match classify(&rest[p..], self.max_line()) {
+        let max_line = self.max_line();
+        let mut heads: Vec<usize> = memchr::memmem::find_iter(rest, b"HTTP/1.")
+            .flat_map(|h| [request_line_start(rest, h), Some(h)])
+            .flatten()
+            // Offset 0 counts only at a line start (as below): a head that failed to parse there
+            // sends the direction back here with `line_start: false`, and must be passed over.
+            .filter(|&p| p > 0)
+            .collect();
+        heads.sort_unstable();
+        heads.dedup();
+        let lines = line_start
+            .then_some(0)
+            .into_iter()
+            .chain(memchr::memchr_iter(b'\n', rest).map(|j| j + 1));
+        for p in merge_ascending(lines, heads.into_iter()) {
+            match classify(&rest[p..], max_line) {
                 Class::Start(kind) if expected.is_none_or(|k| k == kind) => {
                     self.sides[i].phase = Phase::Start;
                     return Step::Advance(p);
@@ -580,9 +654,21 @@ impl Http1Conn {
                 _ => {}
             }
         }
-        let line_start = rest.last() == Some(&b'\n');
-        self.sides[i].phase = Phase::Resync { line_start };
-        Step::Advance(rest.len())
+        // Nothing starts here. The last bytes may be the first part of a start line that is not
+        // at a line start (`…}GET /b HT`): keep them (less than the buffer limit) for the next
+        // bytes; they are looked at again then, the rest is skipped.
+        let keep = max_line
+            .min(self.limits.max_header_buffer)
+            .saturating_sub(1);
+        if rest.len() <= keep {
+            self.sides[i].phase = Phase::Resync { line_start };
+            return Step::NeedMore;
+        }
+        let skip = rest.len() - keep;
+        self.sides[i].phase = Phase::Resync {
+            line_start: rest[skip - 1] == b'\n',
+        };
+        Step::Advance(skip)
     }
 
     fn step_head(&mut self, i: usize, inp: &Input, pos: usize) -> Step {
@@ -822,6 +908,20 @@ impl Http1Conn {
                 }
             },
         }
+    }
+
+    /// The first request waiting for a response gets none: its response was lost.
+    fn lose_next_response(&mut self) {
+        let Some(at) = self.pending.iter().position(|p| p.response.is_none()) else {
+            return;
+        };
+        // Later requests keep their order; this one leaves the queue now, answered by nothing.
+        if let Some(p) = self.pending.remove(at) {
+            let role = self.role.unwrap_or(Role::Client);
+            self.ready
+                .push(completed(role, p, "response lost in a capture gap"));
+        }
+        self.drain_pending();
     }
 
     /// The first request still waiting for a response.

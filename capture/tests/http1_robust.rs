@@ -256,6 +256,77 @@ fn gap_past_the_body_resyncs_at_the_next_head() {
     assert_eq!(resp(&out[1]).body.data, b"second");
 }
 
+/// The benchmark's shape: JSON bodies end without a newline, so the next status line follows
+/// a body byte, not a line start. A gap that swallowed a body's end and the next response's
+/// head used to leave the response direction resyncing forever (every later response lost). It
+/// resyncs at the next `HTTP/1.1` now, wherever it is, and the request whose response the gap
+/// took is answered by nothing, so later responses pair with their own requests.
+#[test]
+fn a_gap_resyncs_at_a_head_that_follows_a_body_directly() {
+    let mut conn = Http1Conn::new(Limits::default());
+    let mut reqs = Vec::new();
+    for n in 0..4 {
+        reqs.extend(format!("GET /{n} HTTP/1.1\r\n\r\n").into_bytes());
+    }
+    conn.feed(W, 1, &reqs).unwrap();
+    let r0 = response_cl("200 OK", "", &[b'a'; 3000]);
+    let r1 = response_cl("201 Created", "", &[b'b'; 3000]);
+    let r2 = response_cl("202 Accepted", "", &[b'c'; 3000]);
+    let r3 = response_cl("404 Not Found", "", b"{\"x\":1}");
+    conn.feed(R, 2, &r0[..100]).unwrap();
+    // The rest of /0's body and the first 500 bytes of /1's response are lost.
+    conn.gap(R, (r0.len() - 100 + 500) as u64);
+    let mut tail = r1[500..].to_vec();
+    tail.extend(&r2);
+    tail.extend(&r3);
+    let out = conn.feed(R, 3, &tail).unwrap();
+    let got: Vec<_> = out
+        .iter()
+        .map(|c| {
+            (
+                c.request.target.as_str(),
+                c.response.as_ref().map(|r| r.status),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/0", Some(200)),
+            ("/1", None),
+            ("/2", Some(202)),
+            ("/3", Some(404))
+        ]
+    );
+    assert!(resp(&out[0]).body.truncated);
+    assert_eq!(
+        out[1].error.as_deref(),
+        Some("response lost in a capture gap")
+    );
+    assert_eq!(resp(&out[2]).body.data, [b'c'; 3000]);
+    assert_eq!(resp(&out[3]).body.data, b"{\"x\":1}");
+}
+
+#[test]
+fn a_request_line_after_a_body_without_newline_is_found() {
+    let mut conn = Http1Conn::new(Limits::default());
+    conn.feed(W, 1, b"POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123")
+        .unwrap();
+    conn.gap(W, 100);
+    // Lands in a body; the next request line follows its last byte, then its own line is split.
+    conn.feed(W, 2, b"xyz\"}XYZGET /b HT").unwrap();
+    conn.feed(W, 3, b"TP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let mut res = response_cl("200 OK", "", b"A");
+    res.extend(response_cl("200 OK", "", b"B"));
+    let out = conn.feed(R, 4, &res).unwrap();
+    let got: Vec<_> = out
+        .iter()
+        .map(|c| (c.request.method.as_str(), c.request.target.as_str()))
+        .collect();
+    assert_eq!(got, [("POST", "/a"), ("GET", "/b")]);
+    assert_eq!(out[1].start, 2, "the /b head began in call 2");
+}
+
 #[test]
 fn gap_in_a_head_discards_it() {
     let mut conn = Http1Conn::new(Limits::default());
