@@ -251,7 +251,7 @@ start_apitop() {
 # Bytes the counter has read so far: settles once apitop has printed what it holds.
 counter_read() { awk '/^rchar:/ { print $2 }' "/proc/$counter_pid/io" 2>/dev/null || echo gone; }
 
-# stop_apitop TAG: ends apitop and its counter; sets exch, drops and conns.
+# stop_apitop TAG: ends apitop and its counter; sets exch, whole, drops and conns.
 stop_apitop() {
   stop_tracer || die "apitop failed: $(tail -5 "$tmp/apitop.err")"
   wait "$counter_pid" || die "the line counter failed"
@@ -262,6 +262,10 @@ stop_apitop() {
   summary="$(grep -E '^apitop: [0-9]+ exchanges' "$tmp/apitop.err" | tail -1 || true)"
   drops="$(echo "$summary" | grep -o "drops: [0-9]*" | head -1 | tr -dc 0-9)"
   conns="$(echo "$summary" | sed -n 's/.* \([0-9]*\) connections.*/\1/p')"
+  # Whole: answered, no error, no body bytes lost (apitop's own count of the incomplete ones).
+  local incomplete
+  incomplete="$(echo "$summary" | grep -o "[0-9]* incomplete" | head -1 | tr -dc 0-9)"
+  whole=$((exch - ${incomplete:-0}))
   [ -n "$drops" ] || die "no summary line from apitop: $(tail -3 "$tmp/apitop.err")"
   cp "$tmp/apitop.err" "$tmp/apitop.err.$1"
 }
@@ -304,13 +308,14 @@ measure() { # MODE WORKLOAD RUN
       settle_on counter_read
       t1="$(cpu_ticks "$tracer_pid")"
       hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/$tracer_pid/status")"
-      local exch drops conns
+      local exch whole drops conns
       stop_apitop "$w.$mode.$run"
       record "$mode" "$w" exch "$exch"
+      record "$mode" "$w" whole "$whole"
       record "$mode" "$w" drops "$drops"
       record "$mode" "$w" cpu "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')"
       record "$mode" "$w" rss "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
-      extra=", apitop: $exch exchanges for $reqs requests served, $drops drops, $(vals_last cpu) CPU-s, ${conns:-?} connections"
+      extra=", apitop: $exch exchanges ($whole whole) for $reqs requests served, $drops drops, $(vals_last cpu) CPU-s, ${conns:-?} connections"
       ;;
   esac
   log "run $run/$RUNS $w $mode: $rps req/s, nginx CPU $srv_cpu% ($(vals_last cpureq) us/req)$extra"
@@ -361,12 +366,13 @@ echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') over TLS ($(basename "$(re
 echo "Medians of $RUNS runs of ${DURATION}s after ${WARMUP}s warm-up, $CLIENTS connections (HTTP/2: 10 streams each). x untr = req/s"
 echo "over untraced; nginx cpu = the worker's CPU busy share; cpu us/req = its CPU time (user+sys, probe handlers included)"
 echo "per request and +cpu us its rise over untraced: the cost even when h2load (sharing its CPU with the tracer) is the"
-echo "bottleneck. hits/req = bpftrace probe hits per request served. exch/reqs = apitop's JSON lines / requests nginx"
-echo "served while it was attached (all runs, warm-up included); cpu-s = apitop's CPU time over the ${DURATION}s run and"
+echo "bottleneck. hits/req = bpftrace probe hits per request served. whole/reqs = apitop's exchanges captured whole"
+echo "(answered, no error, no body bytes lost) / requests nginx served while it was attached (all runs, warm-up"
+echo "included); cpu-s = apitop's CPU time over the ${DURATION}s run and"
 echo "its drain (median); RSS = apitop's peak (max over runs); drops = apitop's drops (sum over runs)."
-printf '%-9s %-15s %7s %6s %6s %7s %8s %8s %9s %6s %7s %6s\n' \
-  workload mode "req/s" "x untr" "nginx" "cpu us" "+cpu us" "hits/req" "exch/reqs" "cpu-s" "RSS MiB" drops
-printf '%-9s %-15s %7s %6s %6s %7s %8s %8s %9s %6s %7s %6s\n' "" "" "" "" "cpu" "/req" "/req" "" "" "" "" ""
+printf '%-9s %-15s %7s %6s %6s %7s %8s %8s %10s %6s %7s %6s\n' \
+  workload mode "req/s" "x untr" "nginx" "cpu us" "+cpu us" "hits/req" "whole/reqs" "cpu-s" "RSS MiB" drops
+printf '%-9s %-15s %7s %6s %6s %7s %8s %8s %10s %6s %7s %6s\n' "" "" "" "" "cpu" "/req" "/req" "" "" "" "" ""
 for w in $WORKLOADS; do
   base="$(vals untraced "$w" rps | median)"
   base_cpu="$(vals untraced "$w" cpureq | median)"
@@ -387,13 +393,13 @@ for w in $WORKLOADS; do
         hits="$(awk -v h="$(vals "$mode" "$w" hits | sum)" -v r="$r" 'BEGIN { printf "%.2f", h / r }')"
         ;;
       apitop | apitop-no-plain)
-        capt="$(awk -v e="$(vals "$mode" "$w" exch | sum)" -v r="$r" 'BEGIN { printf "%.2f%%", 100 * e / r }')"
+        capt="$(awk -v e="$(vals "$mode" "$w" whole | sum)" -v r="$r" 'BEGIN { printf "%.2f%%", 100 * e / r }')"
         cpu="$(vals "$mode" "$w" cpu | median)"
         rss="$(vals "$mode" "$w" rss | sort -g | tail -1)"
         drops="$(vals "$mode" "$w" drops | sum)"
         ;;
     esac
-    printf '%-9s %-15s %7.0f %6s %5s%% %7.2f %8s %8s %9s %6s %7s %6s\n' \
+    printf '%-9s %-15s %7.0f %6s %5s%% %7.2f %8s %8s %10s %6s %7s %6s\n' \
       "$w" "$mode" "$rps" "$ratio" "$(vals "$mode" "$w" srvcpu | median)" "$cpureq" "$added_cpu" \
       "$hits" "$capt" "$cpu" "$rss" "$drops"
   done
@@ -410,8 +416,8 @@ if [[ " $MODES " == *" apitop"* ]]; then
   for w in $WORKLOADS; do
     for mode in apitop apitop-no-plain; do
       [[ " $MODES " == *" $mode "* ]] && runs "$mode" "$w" || continue
-      printf '  %-9s %-15s %9s exchanges for %9s requests served (h2load: %s succeeded), %s drops\n' "$w" "$mode" \
-        "$(vals "$mode" "$w" exch | sum)" "$(vals "$mode" "$w" reqs | sum)" "$(vals "$mode" "$w" ok | sum)" \
+      printf '  %-9s %-15s %9s exchanges (%s whole) for %9s requests served (h2load: %s succeeded), %s drops\n' "$w" "$mode" \
+        "$(vals "$mode" "$w" exch | sum)" "$(vals "$mode" "$w" whole | sum)" "$(vals "$mode" "$w" reqs | sum)" "$(vals "$mode" "$w" ok | sum)" \
         "$(vals "$mode" "$w" drops | sum)"
     done
   done

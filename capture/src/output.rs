@@ -24,6 +24,9 @@ pub enum Output {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureStats {
     pub exchanges: u64,
+    /// Exchanges not captured whole: no response, an error (a response lost in a gap, a
+    /// connection cut short), or body bytes missing (a capture gap; a body cap is not counted).
+    pub incomplete: u64,
     /// Connections seen (HTTP or not).
     pub connections: u64,
     /// Connections that carried no decodable HTTP.

@@ -499,6 +499,9 @@ impl Pipeline {
             let id = self.next_exchange_id;
             self.next_exchange_id += 1;
             self.stats.exchanges += 1;
+            if !whole(&done, self.limits.max_body) {
+                self.stats.incomplete += 1;
+            }
             out.push(Output::Exchange(Box::new(Exchange {
                 id,
                 pid,
@@ -518,6 +521,16 @@ impl Pipeline {
             })));
         }
     }
+}
+
+/// Whether an exchange was captured whole: answered, without an error, and with no body bytes
+/// missing other than those past the body cap (a cap is a choice, not a loss).
+fn whole(d: &Done, max_body: usize) -> bool {
+    let body_whole = |b: &crate::exchange::Body| !b.truncated || b.raw_len > max_body as u64;
+    d.response.is_some()
+        && d.error.is_none()
+        && body_whole(&d.request.body)
+        && d.response.as_ref().is_none_or(|r| body_whole(&r.body))
 }
 
 /// An HTTP/1.1 exchange answered `101 Switching Protocols` to `h2c`.

@@ -83,6 +83,8 @@ fn a_gap_inside_a_body_of_known_length_truncates_that_body_and_decoding_goes_on(
         (b.body.data.as_slice(), b.body.truncated),
         (&b"ok"[..], false)
     );
+    // /a is counted as not captured whole, /b is not.
+    assert_eq!((p.stats().exchanges, p.stats().incomplete), (2, 1));
     // The kernel counts what it could not deliver; the pipeline drops nothing itself.
     assert_eq!(p.stats().dropped_events, 0);
     assert_eq!(p.stats().exchanges, 2);
@@ -236,4 +238,34 @@ fn past_max_connections_the_least_recently_active_connection_is_evicted() {
     assert_eq!(again.response.as_ref().map(|r| r.status), Some(201));
     assert_eq!(p.stats().drops(), 1);
     assert_eq!(p.stats().connections, 3);
+}
+
+/// A body cut at the cap is whole as captured (the cap is the user's choice); an unanswered
+/// request is not.
+#[test]
+fn incomplete_counts_losses_not_caps() {
+    use Direction::*;
+    let limits = Limits {
+        max_body: 4,
+        ..Limits::default()
+    };
+    let mut p = Pipeline::new(limits);
+    let mut out = run(
+        &mut p,
+        vec![
+            call(1, 1, Write, &get("/capped")),
+            call(
+                2,
+                1,
+                Read,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+            ),
+            call(3, 1, Write, &get("/unanswered")),
+        ],
+    );
+    p.finish(10, &mut out);
+    let xs = exchanges(&out);
+    assert_eq!(xs.len(), 2, "{out:#?}");
+    assert!(xs[0].response.as_ref().unwrap().body.truncated);
+    assert_eq!((p.stats().exchanges, p.stats().incomplete), (2, 1));
 }

@@ -252,11 +252,12 @@ pub fn summary_line(s: &CaptureStats) -> String {
         .map(|r| format!("; most drops: {} ({})", r.short(), r.hint()))
         .unwrap_or_default();
     format!(
-        "apitop: {} exchanges, {} connections ({} not HTTP), drops: {} \
+        "apitop: {} exchanges, {} connections ({} not HTTP), {} incomplete, drops: {} \
          (ring buffer full {}, truncated {} bytes, unreadable {}, kernel map full {}, out of order {}, evicted connections {}), decode errors {}{}{}",
         s.exchanges,
         s.connections,
         s.opaque_connections,
+        s.incomplete,
         s.drops(),
         s.losses.ring_full,
         s.losses.truncated_bytes,
