@@ -65,6 +65,8 @@ struct Done {
     start: UnixNanos,
     end: Option<UnixNanos>,
     error: Option<String>,
+    /// An HTTP/2 stream a peer reset: what it carried ended there, by the peers' choice.
+    reset: bool,
 }
 
 impl From<http1::Completed> for Done {
@@ -78,6 +80,7 @@ impl From<http1::Completed> for Done {
             start: c.start,
             end: c.end,
             error: c.error,
+            reset: false,
         }
     }
 }
@@ -97,6 +100,7 @@ impl From<http2::Http2Completed> for Done {
             start: c.start,
             end: c.end,
             error,
+            reset: c.reset.is_some(),
         }
     }
 }
@@ -524,9 +528,13 @@ impl Pipeline {
 }
 
 /// Whether an exchange was captured whole: answered, without an error, and with no body bytes
-/// missing other than those past the body cap (a cap is a choice, not a loss).
+/// missing other than those past the body cap (a cap is a choice, not a loss). A stream a peer
+/// reset was seen to its end (a client cancelling its requests at its deadline, say).
 fn whole(d: &Done, max_body: usize) -> bool {
     let body_whole = |b: &crate::exchange::Body| !b.truncated || b.raw_len > max_body as u64;
+    if d.reset {
+        return true;
+    }
     d.response.is_some()
         && d.error.is_none()
         && body_whole(&d.request.body)

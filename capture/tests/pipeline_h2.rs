@@ -74,6 +74,8 @@ fn streams_resets_and_pushes() {
     assert_eq!(b.error.as_deref(), Some("stream reset (CANCEL)"));
     assert_eq!(stats.pushes_ignored, 1);
     assert_eq!(stats.exchanges, 2);
+    // The reset stream was seen to its end: nothing of it was lost.
+    assert_eq!(stats.incomplete, 0);
 }
 
 #[test]
