@@ -420,7 +420,7 @@ impl Http1Conn {
                 // pair every later response with the request before its own. (More than one
                 // response may be lost in a long gap; one is what is certain.)
                 if known_end && was_response && len > body_left {
-                    self.lose_next_response();
+                    self.lose_next_response("response lost in a capture gap");
                 }
             }
         }
@@ -694,6 +694,15 @@ impl Http1Conn {
             Ok(None) => return Step::NeedMore,
             Err(e) => {
                 self.fail(i, e);
+                // No response head where one must start: most often the capture lost a call
+                // (a full ring drops whole records, unseen here), and the bytes that framed the
+                // previous body ran into the next response, whose head went with them. Its
+                // request gets no response rather than the one after it.
+                if kind == Kind::Response {
+                    self.lose_next_response(
+                        "response unreadable (bytes lost in capture, or malformed)",
+                    );
+                }
                 return Step::Advance(0);
             }
         };
@@ -910,16 +919,15 @@ impl Http1Conn {
         }
     }
 
-    /// The first request waiting for a response gets none: its response was lost.
-    fn lose_next_response(&mut self) {
+    /// The first request waiting for a response gets none: its response was lost (`reason`).
+    fn lose_next_response(&mut self, reason: &str) {
         let Some(at) = self.pending.iter().position(|p| p.response.is_none()) else {
             return;
         };
         // Later requests keep their order; this one leaves the queue now, answered by nothing.
         if let Some(p) = self.pending.remove(at) {
             let role = self.role.unwrap_or(Role::Client);
-            self.ready
-                .push(completed(role, p, "response lost in a capture gap"));
+            self.ready.push(completed(role, p, reason));
         }
         self.drain_pending();
     }

@@ -307,6 +307,53 @@ fn a_gap_resyncs_at_a_head_that_follows_a_body_directly() {
     assert_eq!(resp(&out[3]).body.data, b"{\"x\":1}");
 }
 
+/// A full ring drops whole calls, so the decoder may not be told of a loss: a known-length body
+/// then runs into the next response, and the bytes after it are no head. The request whose
+/// response went with them is answered by nothing, and the later responses still pair with their
+/// own requests (not each with the request before it).
+#[test]
+fn an_unseen_loss_does_not_shift_later_responses_onto_earlier_requests() {
+    let mut conn = Http1Conn::new(Limits::default());
+    let mut reqs = Vec::new();
+    for n in 0..4 {
+        reqs.extend(format!("GET /{n} HTTP/1.1\r\n\r\n").into_bytes());
+    }
+    conn.feed(W, 1, &reqs).unwrap();
+    let mut stream = response_cl("200 OK", "", &[b'a'; 3000]);
+    stream.extend(response_cl("201 Created", "", &[b'b'; 3000]));
+    stream.extend(response_cl("202 Accepted", "", &[b'c'; 3000]));
+    stream.extend(response_cl("404 Not Found", "", b"{\"x\":1}"));
+    // 1000 bytes of /0's body vanish without a word.
+    stream.drain(1000..2000);
+    let mut out = Vec::new();
+    for (n, c) in stream.chunks(700).enumerate() {
+        match conn.feed(R, 2 + n as u64, c) {
+            Ok(v) => out.extend(v),
+            Err(_) => out.extend(conn.feed(R, 2 + n as u64, &[]).unwrap_or_default()),
+        }
+    }
+    out.extend(conn.finish(100, "closed"));
+    let got: Vec<_> = out
+        .iter()
+        .map(|c| {
+            (
+                c.request.target.as_str(),
+                c.response.as_ref().map(|r| r.status),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/0", Some(200)),
+            ("/1", None),
+            ("/2", Some(202)),
+            ("/3", Some(404))
+        ]
+    );
+    assert_eq!(resp(&out[2]).body.data, [b'c'; 3000]);
+}
+
 #[test]
 fn a_request_line_after_a_body_without_newline_is_found() {
     let mut conn = Http1Conn::new(Limits::default());

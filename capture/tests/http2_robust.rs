@@ -385,3 +385,68 @@ proptest! {
         prop_assert!(errors <= 1);
     }
 }
+
+/// The benchmark's shape: many streams answered with 64 KiB in 16 KiB DATA frames, read by the
+/// probes in 16 KiB chunks that straddle frame headers; the ring drops one chunk. The streams
+/// whose frames were in the lost chunk are incomplete; every later stream decodes whole.
+#[test]
+fn a_lost_chunk_across_frames_spares_the_later_streams() {
+    let mut t = started();
+    let ids: Vec<u32> = (0..8).map(|k| 3 + 2 * k).collect();
+    for &id in &ids {
+        t.request(id, &as_refs(&get(&format!("/s{id}"))), None);
+    }
+    let mut conn = Http2Conn::new(Limits::default());
+    let mut out = Vec::new();
+    for (n, (dir, bytes)) in t.calls.iter().enumerate() {
+        out.extend(conn.feed(*dir, n as u64, bytes).unwrap());
+    }
+    // The server's answers, one after the other, as one byte stream.
+    let body = |id: u32| {
+        (0..65536u32)
+            .map(|k| b"{\"id\":12,\"name\":\"x\"}"[(k as usize + id as usize) % 20])
+            .collect::<Vec<u8>>()
+    };
+    let mut stream = Vec::new();
+    for &id in &ids {
+        let status = [(":status", "200"), ("content-type", "application/json")];
+        stream.extend(t.server.headers(id, &status, false));
+        stream.extend(data(id, &body(id), true, 16_384));
+    }
+    let chunks: Vec<&[u8]> = stream.chunks(16_384).collect();
+    let lost = 9; // inside the third response, across one of its frame headers
+    for (n, c) in chunks.iter().enumerate() {
+        if n == lost {
+            conn.gap(R, c.len() as u64);
+        } else {
+            out.extend(conn.feed(R, 100 + n as u64, c).unwrap());
+        }
+    }
+    out.extend(conn.finish(1000, "connection closed"));
+    let whole: Vec<u32> = out
+        .iter()
+        .filter(|x| {
+            x.error.is_none()
+                && x.response
+                    .as_ref()
+                    .is_some_and(|r| !r.body.truncated && r.body.data == body(x.stream_id))
+        })
+        .map(|x| x.stream_id)
+        .collect();
+    let later: Vec<u32> = ids.iter().copied().filter(|&id| id > 7).collect();
+    for id in &later {
+        assert!(
+            whole.contains(id),
+            "stream {id} after the gap: whole {whole:?}\n{:?}",
+            out.iter()
+                .map(|x| (
+                    x.stream_id,
+                    x.error.clone(),
+                    x.response
+                        .as_ref()
+                        .map(|r| (r.body.data.len(), r.body.truncated))
+                ))
+                .collect::<Vec<_>>()
+        );
+    }
+}
