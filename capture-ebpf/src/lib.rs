@@ -130,7 +130,19 @@ pub struct EventHeader {
     pub dir: u8,
     /// `FLAG_*` bits.
     pub flags: u8,
-    pub _pad: [u8; 5],
+    pub _pad: u8,
+    /// Data records: bytes of this connection and direction that the ring had no room for
+    /// since the last record delivered for it (whole calls included, which nothing else shows).
+    pub lost_before: u32,
+}
+
+/// Key of the per-connection count of bytes the ring had no room for.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossKey {
+    pub conn: u64,
+    pub tgid: u32,
+    pub dir: u32,
 }
 
 pub const HEADER_SIZE: usize = size_of::<EventHeader>();

@@ -21,6 +21,11 @@ static NAMES: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64, 0);
 /// threads that are gone make room for new ones instead of filling the map.
 #[map]
 pub(crate) static CALLS: LruHashMap<u64, CallArgs> = LruHashMap::with_max_entries(16384, 0);
+/// Bytes of each connection and direction lost to a full ring since its last delivered record:
+/// handed to userspace on the next one (`lost_before`), so that a decoder learns of a gap even
+/// when whole calls were lost. LRU: a connection that never delivers again only ages out.
+#[map]
+pub(crate) static LOSSES: LruHashMap<LossKey, u32> = LruHashMap::with_max_entries(4096, 0);
 /// Sized by userspace at load (`--ring-size`); RING_SIZE is the default.
 #[map]
 pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(RING_SIZE, 0);
@@ -109,6 +114,14 @@ fn data_flags() -> u64 {
 /// caller where the verifier can see it) into the ring buffer; a full ring is counted.
 #[inline(always)]
 pub(crate) fn submit_chunk(ev: &mut DataEvent, n: u32) {
+    let key = LossKey {
+        conn: ev.header.conn,
+        tgid: ev.header.tgid,
+        dir: ev.header.dir as u32,
+    };
+    // SAFETY: the value is copied out at once.
+    let before = unsafe { LOSSES.get(key).copied() }.unwrap_or(0);
+    ev.header.lost_before = before;
     let size = HEADER_SIZE as u64 + n as u64;
     // SAFETY: `size` ≤ size_of::<DataEvent>() and `ev` is a valid map value of that size.
     let r = unsafe {
@@ -121,6 +134,9 @@ pub(crate) fn submit_chunk(ev: &mut DataEvent, n: u32) {
     };
     if r != 0 {
         count(CTR_RING_FULL, 1);
+        insert_counted!(LOSSES, &key, &before.saturating_add(n));
+    } else if before != 0 {
+        let _ = LOSSES.remove(key);
     }
 }
 

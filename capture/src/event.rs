@@ -58,6 +58,15 @@ pub enum Event {
     },
     /// A target process exited.
     Exit { ts: UnixNanos, pid: u32 },
+    /// Bytes of one connection and direction the ring had no room for, reported just before
+    /// the next data of that direction: its decoder must skip them (a lost call would otherwise
+    /// be invisible, its neighbours spliced together).
+    Gap {
+        ts: UnixNanos,
+        key: ConnKey,
+        dir: Direction,
+        len: u32,
+    },
     /// Events the kernel side could not deliver (ring buffer full, unreadable memory, caps).
     Lost {
         ts: UnixNanos,
@@ -101,6 +110,7 @@ impl Event {
             | Event::Addrs { ts, .. }
             | Event::Process { ts, .. }
             | Event::Exit { ts, .. }
+            | Event::Gap { ts, .. }
             | Event::Lost { ts, .. } => *ts,
         }
     }

@@ -36,6 +36,8 @@ struct Conn {
     read: u64,
     /// Per direction: (total of the call in progress, next expected offset).
     calls: [Option<(u32, u32)>; 2],
+    /// Per direction: bytes the kernel says it lost before the next data ([`Event::Gap`]).
+    gaps: [u32; 2],
     decoder: Decoder,
     /// Why decoding stopped, once said: reported once, when it happens.
     stopped: bool,
@@ -210,6 +212,14 @@ impl Pipeline {
                 }
                 out.push(Output::Exit { ts, pid });
             }
+            Event::Gap { key, dir, len, .. } => {
+                // Kept for the direction's next data: a gap before any data of a connection
+                // apitop has not seen yet tells its decoder nothing.
+                if let Some(c) = self.conns.get_mut(&key) {
+                    let g = &mut c.gaps[dir_index(dir)];
+                    *g = g.saturating_add(len);
+                }
+            }
             Event::Lost { counters, .. } => self.stats.losses.add(&counters),
         }
     }
@@ -253,6 +263,12 @@ impl Pipeline {
                 (None, o) if o > 0 => lost += u64::from(o),
                 _ => {}
             }
+            // The kernel's count covers every byte between the last delivered chunk and this
+            // one, including whole calls, which offsets cannot show; the offsets also catch
+            // what was not the ring's doing (an unreadable buffer, the per-call cap). Both
+            // measure the same hole when the ring alone lost it: the larger is the hole.
+            let kernel = std::mem::take(&mut c.gaps[i]);
+            lost = lost.max(u64::from(kernel));
             if !dropped {
                 let end = offset.saturating_add(bytes.len() as u32);
                 c.calls[i] = if end >= total {
@@ -389,6 +405,7 @@ impl Pipeline {
                     written: 0,
                     read: 0,
                     calls: [None, None],
+                    gaps: [0, 0],
                     stopped: false,
                     decoder: Decoder::Sniffing {
                         chunks: Vec::new(),

@@ -269,3 +269,69 @@ fn incomplete_counts_losses_not_caps() {
     assert!(xs[0].response.as_ref().unwrap().body.truncated);
     assert_eq!((p.stats().exchanges, p.stats().incomplete), (2, 1));
 }
+
+/// A full ring can lose a whole call, which no offset shows: the kernel then reports the bytes
+/// as a gap before the direction's next data. The response it cut is truncated, the request
+/// whose response it took gets none, and the next exchange pairs and decodes whole.
+#[test]
+fn a_whole_call_lost_is_a_gap_not_a_splice() {
+    use Direction::*;
+    let mut p = Pipeline::new(Limits::default());
+    let resp = |status: &str, c: u8| {
+        let mut v = format!("HTTP/1.1 {status}\r\nContent-Length: 3000\r\n\r\n").into_bytes();
+        v.extend(std::iter::repeat_n(c, 3000));
+        v
+    };
+    let (r0, r1, r2) = (
+        resp("200 OK", b'a'),
+        resp("201 Created", b'b'),
+        resp("202 Accepted", b'c'),
+    );
+    let mut stream = r0.clone();
+    stream.extend(&r1);
+    stream.extend(&r2);
+    // The server writes 1000-byte calls; call 3 (the end of /0 and the start of /1) is lost.
+    let calls: Vec<&[u8]> = stream.chunks(1000).collect();
+    let mut events = vec![
+        call(1, 1, Write, &get("/0")),
+        call(1, 1, Write, &get("/1")),
+        call(1, 1, Write, &get("/2")),
+    ];
+    for (n, c) in calls.iter().enumerate() {
+        if n == 3 {
+            continue;
+        }
+        if n == 4 {
+            events.push(Event::Gap {
+                ts: 10,
+                key: ConnKey { pid: PID, conn: 1 },
+                dir: Read,
+                len: 1000,
+            });
+        }
+        events.push(call(10 + n as u64, 1, Read, c));
+    }
+    let mut out = run(&mut p, events);
+    p.finish(100, &mut out);
+    let got: Vec<_> = exchanges(&out)
+        .iter()
+        .map(|x| {
+            (
+                x.request.target.clone(),
+                x.response.as_ref().map(|r| r.status),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/0".to_string(), Some(200)),
+            ("/1".to_string(), None),
+            ("/2".to_string(), Some(202))
+        ]
+    );
+    let xs = exchanges(&out);
+    assert!(xs[0].response.as_ref().unwrap().body.truncated);
+    assert_eq!(xs[2].response.as_ref().unwrap().body.data, vec![b'c'; 3000]);
+    assert_eq!(p.stats().incomplete, 2);
+}

@@ -24,6 +24,8 @@ const TAG_ADDRS: u8 = 4;
 const TAG_PROCESS: u8 = 5;
 const TAG_EXIT: u8 = 6;
 const TAG_LOST: u8 = 7;
+/// Added after version 1's first release: older readers skip it (unknown kinds are skipped).
+const TAG_GAP: u8 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -134,7 +136,9 @@ const MAX_SMALL_RECORD: u32 = 4096;
 fn max_payload(tag: u8) -> u32 {
     match tag {
         TAG_DATA => MAX_DATA_RECORD,
-        TAG_CLOSE | TAG_FD | TAG_ADDRS | TAG_PROCESS | TAG_EXIT | TAG_LOST => MAX_SMALL_RECORD,
+        TAG_CLOSE | TAG_FD | TAG_ADDRS | TAG_PROCESS | TAG_EXIT | TAG_LOST | TAG_GAP => {
+            MAX_SMALL_RECORD
+        }
         // Kinds from later versions are skipped unread, but a length this large is garbage.
         _ => MAX_RECORD,
     }
@@ -226,7 +230,7 @@ impl<R: Read> Reader<R> {
             }
             let mut limited = (&mut self.input).take(u64::from(len));
             self.payload.clear();
-            let got = if (1..=TAG_LOST).contains(&tag) {
+            let got = if (1..=TAG_GAP).contains(&tag) {
                 // Grows with the bytes actually there: a length past the end of the file
                 // costs no more memory than the file holds.
                 limited.read_to_end(&mut self.payload).map(|n| n as u64)
@@ -284,7 +288,9 @@ impl<R: Read> Reader<R> {
 fn kind(tag: u8) -> &'static str {
     match tag {
         TAG_DATA => "data record (a kernel chunk and its fields)",
-        TAG_CLOSE | TAG_FD | TAG_ADDRS | TAG_PROCESS | TAG_EXIT | TAG_LOST => "record of its kind",
+        TAG_CLOSE | TAG_FD | TAG_ADDRS | TAG_PROCESS | TAG_EXIT | TAG_LOST | TAG_GAP => {
+            "record of its kind"
+        }
         _ => "record",
     }
 }
@@ -392,6 +398,13 @@ fn encode(ev: &Event) -> (u8, Vec<u8>) {
         Event::Exit { ts, pid } => {
             e.u64(*ts).u32(*pid);
             TAG_EXIT
+        }
+        Event::Gap { ts, key, dir, len } => {
+            e.u64(*ts)
+                .key(*key)
+                .u8(matches!(dir, Direction::Read) as u8)
+                .u32(*len);
+            TAG_GAP
         }
         Event::Lost { ts, counters } => {
             e.u64(*ts)
@@ -510,6 +523,16 @@ fn decode(tag: u8, d: &mut Dec) -> Result<Option<Event>, String> {
                 // Absent from recordings made before the counter existed.
                 map_full: if d.rest.is_empty() { 0 } else { d.u64()? },
             },
+        },
+        TAG_GAP => Event::Gap {
+            ts: d.u64()?,
+            key: d.key()?,
+            dir: if d.flag("direction")? {
+                Direction::Read
+            } else {
+                Direction::Write
+            },
+            len: d.u32()?,
         },
         _ => return Ok(None),
     };

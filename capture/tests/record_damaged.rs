@@ -260,6 +260,9 @@ fn any_event() -> impl Strategy<Value = Event> {
             }),
         1 => (any::<u64>(), key.clone()).prop_map(|(ts, key)| Event::Close { ts, key }),
         1 => (any::<u64>(), key.clone(), any::<i32>()).prop_map(|(ts, key, fd)| Event::Fd { ts, key, fd }),
+        1 => (any::<u64>(), key.clone(), any::<bool>(), any::<u32>()).prop_map(|(ts, key, read, len)| Event::Gap {
+            ts, key, dir: if read { Direction::Read } else { Direction::Write }, len,
+        }),
         1 => (any::<u64>(), key, ".{0,20}", ".{0,20}").prop_map(|(ts, key, local, peer)| Event::Addrs { ts, key, local, peer }),
         1 => (any::<u64>(), 0u32..3, ".{0,16}").prop_map(|(ts, pid, comm)| Event::Process { ts, pid, comm }),
         1 => (any::<u64>(), 0u32..3).prop_map(|(ts, pid)| Event::Exit { ts, pid }),

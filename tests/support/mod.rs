@@ -442,7 +442,7 @@ pub fn looping_client_script(port: u16, secs: f64, request: &str) -> Guard {
 /// EOF ([`finish_client`]): a test counts requests, never seconds, so a slow machine or an
 /// emulated guest kernel cannot change what it sees.
 pub fn batch_client(port: u16) -> Guard {
-    let script = format!(
+    batch_client_script(format!(
         "import ssl, sys, urllib.request as u\n\
          c = ssl._create_unverified_context()\n\
          i = 0\n\
@@ -451,7 +451,23 @@ pub fn batch_client(port: u16) -> Guard {
                  u.urlopen(f'https://127.0.0.1:{port}/k/{{i}}', context=c).read()\n        \
                  i += 1\n    \
              print('done', flush=True)\n"
-    );
+    ))
+}
+
+/// As [`batch_client`], on one keep-alive connection, each request `GET /big?n={n}`.
+pub fn batch_client_keepalive_big(port: u16, n: usize) -> Guard {
+    batch_client_script(format!(
+        "import ssl, sys, http.client\n\
+         c = http.client.HTTPSConnection('127.0.0.1', {port}, context=ssl._create_unverified_context())\n\
+         for line in sys.stdin:\n    \
+             for _ in range(int(line)):\n        \
+                 c.request('GET', '/big?n={n}')\n        \
+                 c.getresponse().read()\n    \
+             print('done', flush=True)\n"
+    ))
+}
+
+fn batch_client_script(script: String) -> Guard {
     let g = Guard(
         Command::new("python3")
             .args(["-c", &script])

@@ -79,16 +79,27 @@ impl Drain {
                 if h.fd >= 0 && !plain {
                     self.learn_addrs(ts, key, h.fd, out, lookup);
                 }
+                let dir = if h.dir == DIR_READ {
+                    Direction::Read
+                } else {
+                    Direction::Write
+                };
+                // What the full ring took from this direction since its last record (whole
+                // calls included): the decoder skips it instead of splicing its neighbours.
+                if h.lost_before > 0 {
+                    out.push(Event::Gap {
+                        ts,
+                        key,
+                        dir,
+                        len: h.lost_before,
+                    });
+                }
                 out.push(Event::Data {
                     ts,
                     key,
                     tid: h.tid,
                     fd: h.fd,
-                    dir: if h.dir == DIR_READ {
-                        Direction::Read
-                    } else {
-                        Direction::Write
-                    },
+                    dir,
                     total: h.total,
                     offset: h.offset,
                     bytes: bytes.to_vec(),
