@@ -256,6 +256,44 @@ fn gap_past_the_body_resyncs_at_the_next_head() {
     assert_eq!(resp(&out[1]).body.data, b"second");
 }
 
+/// A connection with `GET /0` … `GET /3` sent, and the four responses the server will send:
+/// 200, 201 and 202 with 3000-byte bodies that end without a newline, then a 404.
+fn four_requests() -> (Http1Conn, [Vec<u8>; 4]) {
+    let mut conn = Http1Conn::new(Limits::default());
+    let reqs: String = (0..4)
+        .map(|n| format!("GET /{n} HTTP/1.1\r\n\r\n"))
+        .collect();
+    conn.feed(W, 1, reqs.as_bytes()).unwrap();
+    let responses = [
+        response_cl("200 OK", "", &[b'a'; 3000]),
+        response_cl("201 Created", "", &[b'b'; 3000]),
+        response_cl("202 Accepted", "", &[b'c'; 3000]),
+        response_cl("404 Not Found", "", b"{\"x\":1}"),
+    ];
+    (conn, responses)
+}
+
+/// [`four_requests`] after /1's response was lost: /0 answered (cut), /1 unanswered, /2 and /3
+/// each with its own response.
+const ONE_RESPONSE_LOST: [(&str, Option<u16>); 4] = [
+    ("/0", Some(200)),
+    ("/1", None),
+    ("/2", Some(202)),
+    ("/3", Some(404)),
+];
+
+/// Each exchange's request target and response status, in output order.
+fn paired(out: &[capture::http1::Completed]) -> Vec<(&str, Option<u16>)> {
+    out.iter()
+        .map(|c| {
+            (
+                c.request.target.as_str(),
+                c.response.as_ref().map(|r| r.status),
+            )
+        })
+        .collect()
+}
+
 /// The benchmark's shape: JSON bodies end without a newline, so the next status line follows
 /// a body byte, not a line start. A gap that swallowed a body's end and the next response's
 /// head used to leave the response direction resyncing forever (every later response lost). It
@@ -263,16 +301,7 @@ fn gap_past_the_body_resyncs_at_the_next_head() {
 /// took is answered by nothing, so later responses pair with their own requests.
 #[test]
 fn a_gap_resyncs_at_a_head_that_follows_a_body_directly() {
-    let mut conn = Http1Conn::new(Limits::default());
-    let mut reqs = Vec::new();
-    for n in 0..4 {
-        reqs.extend(format!("GET /{n} HTTP/1.1\r\n\r\n").into_bytes());
-    }
-    conn.feed(W, 1, &reqs).unwrap();
-    let r0 = response_cl("200 OK", "", &[b'a'; 3000]);
-    let r1 = response_cl("201 Created", "", &[b'b'; 3000]);
-    let r2 = response_cl("202 Accepted", "", &[b'c'; 3000]);
-    let r3 = response_cl("404 Not Found", "", b"{\"x\":1}");
+    let (mut conn, [r0, r1, r2, r3]) = four_requests();
     conn.feed(R, 2, &r0[..100]).unwrap();
     // The rest of /0's body and the first 500 bytes of /1's response are lost.
     conn.gap(R, (r0.len() - 100 + 500) as u64);
@@ -280,24 +309,7 @@ fn a_gap_resyncs_at_a_head_that_follows_a_body_directly() {
     tail.extend(&r2);
     tail.extend(&r3);
     let out = conn.feed(R, 3, &tail).unwrap();
-    let got: Vec<_> = out
-        .iter()
-        .map(|c| {
-            (
-                c.request.target.as_str(),
-                c.response.as_ref().map(|r| r.status),
-            )
-        })
-        .collect();
-    assert_eq!(
-        got,
-        [
-            ("/0", Some(200)),
-            ("/1", None),
-            ("/2", Some(202)),
-            ("/3", Some(404))
-        ]
-    );
+    assert_eq!(paired(&out), ONE_RESPONSE_LOST);
     assert!(resp(&out[0]).body.truncated);
     assert_eq!(
         out[1].error.as_deref(),
@@ -313,16 +325,8 @@ fn a_gap_resyncs_at_a_head_that_follows_a_body_directly() {
 /// own requests (not each with the request before it).
 #[test]
 fn an_unseen_loss_does_not_shift_later_responses_onto_earlier_requests() {
-    let mut conn = Http1Conn::new(Limits::default());
-    let mut reqs = Vec::new();
-    for n in 0..4 {
-        reqs.extend(format!("GET /{n} HTTP/1.1\r\n\r\n").into_bytes());
-    }
-    conn.feed(W, 1, &reqs).unwrap();
-    let mut stream = response_cl("200 OK", "", &[b'a'; 3000]);
-    stream.extend(response_cl("201 Created", "", &[b'b'; 3000]));
-    stream.extend(response_cl("202 Accepted", "", &[b'c'; 3000]));
-    stream.extend(response_cl("404 Not Found", "", b"{\"x\":1}"));
+    let (mut conn, responses) = four_requests();
+    let mut stream = responses.concat();
     // 1000 bytes of /0's body vanish without a word.
     stream.drain(1000..2000);
     let mut out = Vec::new();
@@ -333,24 +337,7 @@ fn an_unseen_loss_does_not_shift_later_responses_onto_earlier_requests() {
         }
     }
     out.extend(conn.finish(100, "closed"));
-    let got: Vec<_> = out
-        .iter()
-        .map(|c| {
-            (
-                c.request.target.as_str(),
-                c.response.as_ref().map(|r| r.status),
-            )
-        })
-        .collect();
-    assert_eq!(
-        got,
-        [
-            ("/0", Some(200)),
-            ("/1", None),
-            ("/2", Some(202)),
-            ("/3", Some(404))
-        ]
-    );
+    assert_eq!(paired(&out), ONE_RESPONSE_LOST);
     assert_eq!(resp(&out[2]).body.data, [b'c'; 3000]);
 }
 
