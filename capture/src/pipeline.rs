@@ -552,10 +552,9 @@ fn whole(d: &Done, max_body: usize) -> bool {
     if d.reset {
         return true;
     }
-    d.response.is_some()
-        && d.error.is_none()
+    d.error.is_none()
         && body_whole(&d.request.body)
-        && d.response.as_ref().is_none_or(|r| body_whole(&r.body))
+        && d.response.as_ref().is_some_and(|r| body_whole(&r.body))
 }
 
 /// An HTTP/1.1 exchange answered `101 Switching Protocols` to `h2c`.
