@@ -91,10 +91,14 @@ impl Exchange {
 
     /// `Host` header, or HTTP/2 `:authority`, else the peer address.
     pub fn host(&self) -> String {
+        self.host_str().to_string()
+    }
+
+    /// [`Exchange::host`] borrowed: the Host (or `:authority`) header, else the peer address.
+    pub fn host_str(&self) -> &str {
         header(&self.request.headers, "host")
             .or_else(|| header(&self.request.headers, ":authority"))
-            .map(str::to_string)
-            .or_else(|| self.peer_addr.clone())
+            .or(self.peer_addr.as_deref())
             .unwrap_or_default()
     }
 
@@ -108,17 +112,18 @@ impl Exchange {
 
     /// Path and query, even when the request used the absolute form.
     pub fn path(&self) -> String {
+        self.path_str().to_string()
+    }
+
+    /// [`Exchange::path`] borrowed.
+    pub fn path_str(&self) -> &str {
         let t = &self.request.target;
-        if let Some(rest) = t
+        match t
             .strip_prefix("http://")
             .or_else(|| t.strip_prefix("https://"))
         {
-            match rest.find('/') {
-                Some(i) => rest[i..].to_string(),
-                None => "/".to_string(),
-            }
-        } else {
-            t.clone()
+            Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => t,
         }
     }
 
@@ -127,7 +132,7 @@ impl Exchange {
         if t.starts_with("http://") || t.starts_with("https://") {
             return t.clone();
         }
-        format!("{}://{}{}", self.scheme(), self.host(), self.path())
+        format!("{}://{}{}", self.scheme(), self.host_str(), self.path_str())
     }
 }
 

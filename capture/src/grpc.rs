@@ -12,11 +12,13 @@ const PREFIX: usize = 5;
 
 /// Is this a gRPC message (`content-type: application/grpc`, `application/grpc+proto`, ...)?
 pub fn is_grpc(headers: &[(String, String)]) -> bool {
+    // Asked of every exchange printed or stored: compared in place, without a lower-cased copy.
     header(headers, "content-type").is_some_and(|ct| {
-        let ct = ct.trim().to_ascii_lowercase();
-        ct == "application/grpc"
-            || ct.starts_with("application/grpc+")
-            || ct.starts_with("application/grpc;")
+        let ct = ct.trim().as_bytes();
+        const G: &[u8] = b"application/grpc";
+        ct.len() >= G.len()
+            && ct[..G.len()].eq_ignore_ascii_case(G)
+            && matches!(ct.get(G.len()), None | Some(b'+' | b';'))
     })
 }
 

@@ -1063,10 +1063,11 @@ fn parser_config() -> httparse::ParserConfig {
 /// Does `bytes` hold a whole head yet? Saves re-running the parser on every piece of a head.
 /// One pass that stops at the first blank line, so a head followed by a large body is cheap.
 fn has_head_end(bytes: &[u8]) -> bool {
-    bytes
-        .windows(3)
-        .any(|w| w[0] == b'\n' && (w[1] == b'\n' || w[1..] == *b"\r\n"))
-        || bytes.ends_with(b"\n\n")
+    memchr::memchr_iter(b'\n', bytes).any(|i| match bytes.get(i + 1) {
+        Some(b'\n') => true,
+        Some(b'\r') => bytes.get(i + 2) == Some(&b'\n'),
+        _ => false,
+    })
 }
 
 /// Runs `parse` with a header array grown until it fits (up to `MAX_HEADERS`).

@@ -28,28 +28,39 @@ pub fn mask_headers(headers: &mut [(String, String)]) {
 /// The masked form of one header's value, or None when the header is not a secret (or there is
 /// nothing in it to hide).
 pub fn mask_value(name: &str, value: &str) -> Option<String> {
-    if value.trim().is_empty() {
+    // Called for every header of every exchange: the name is classified in place (no
+    // lower-cased copy, no substring searcher set up per pattern), which cut masking from a
+    // sixth of headless apitop's CPU to next to nothing.
+    let n = name.as_bytes();
+    let mask: fn(&str) -> String = if n.eq_ignore_ascii_case(b"cookie") {
+        mask_cookie
+    } else if n.eq_ignore_ascii_case(b"set-cookie") {
+        mask_set_cookie
+    } else if ends_with_ignore_case(n, b"authorization") {
+        mask_credentials
+    } else if is_secret_name(n) {
+        |_| MASK.to_string()
+    } else {
         return None;
-    }
-    let name = name.to_ascii_lowercase();
-    let masked = match name.as_str() {
-        "cookie" => mask_cookie(value),
-        "set-cookie" => mask_set_cookie(value),
-        n if n.ends_with("authorization") => mask_credentials(value),
-        n if is_secret_name(n) => MASK.to_string(),
-        _ => return None,
     };
-    Some(masked)
+    (!value.trim().is_empty()).then(|| mask(value))
 }
 
-/// Header names (lower case) whose values are keys, tokens or passwords. Substrings, because
-/// every vendor spells them its own way (`X-Goog-Api-Key`, `X-Amz-Security-Token`,
-/// `Private-Token`, `X-Client-Secret`).
-fn is_secret_name(name: &str) -> bool {
-    const PARTS: [&str; 6] = [
-        "api-key", "apikey", "api_key", "secret", "password", "token",
+fn ends_with_ignore_case(s: &[u8], suffix: &[u8]) -> bool {
+    s.len() >= suffix.len() && s[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+/// Header names whose values are keys, tokens or passwords, matched case-insensitively as
+/// substrings, because every vendor spells them its own way (`X-Goog-Api-Key`,
+/// `X-Amz-Security-Token`, `Private-Token`, `X-Client-Secret`).
+fn is_secret_name(name: &[u8]) -> bool {
+    const PARTS: [&[u8]; 6] = [
+        b"api-key", b"apikey", b"api_key", b"secret", b"password", b"token",
     ];
-    PARTS.iter().any(|p| name.contains(p))
+    // Header names are short: a window compare beats a searcher built per pattern and call.
+    PARTS.iter().any(|p| {
+        name.len() >= p.len() && name.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p))
+    })
 }
 
 /// `Bearer abc` → `Bearer ***`: the scheme says how the client authenticates, which helps

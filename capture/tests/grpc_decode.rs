@@ -280,3 +280,19 @@ fn method_paths() {
         "application/grpc-web".into()
     )]));
 }
+
+#[test]
+fn grpc_content_types() {
+    let ct = |v: &str| grpc::is_grpc(&[("Content-Type".into(), v.into())]);
+    for v in [
+        "application/grpc",
+        "application/grpc+proto",
+        "Application/GRPC+json",
+        " application/grpc;charset=utf-8 ",
+    ] {
+        assert!(ct(v), "{v}");
+    }
+    for v in ["application/grpcx", "application/grp", "text/grpc", "", "application/json"] {
+        assert!(!ct(v), "{v}");
+    }
+}

@@ -19,11 +19,11 @@ pub struct ExchangeJson<'a> {
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     grpc: Option<Value>,
-    host: String,
+    host: &'a str,
     id: u64,
     local_addr: Option<&'a str>,
     method: &'a str,
-    path: String,
+    path: &'a str,
     peer_addr: Option<&'a str>,
     pid: u32,
     protocol: capture::exchange::Protocol,
@@ -122,11 +122,11 @@ impl<'a> ExchangeJson<'a> {
             duration_ms: x.duration_ns().map(|d| d as f64 / 1e6),
             error: x.error.as_deref(),
             grpc: grpc(x),
-            host: x.host(),
+            host: x.host_str(),
             id: x.id,
             local_addr: x.local_addr.as_deref(),
             method: &x.request.method,
-            path: x.path(),
+            path: x.path_str(),
             peer_addr: x.peer_addr.as_deref(),
             pid: x.pid,
             protocol: x.protocol,
@@ -214,15 +214,63 @@ fn grpc(x: &Exchange) -> Option<Value> {
     Some(Value::Object(g))
 }
 
-/// RFC 3339 with nanoseconds, UTC.
+/// RFC 3339 with nanoseconds, UTC, as the `time` crate writes it (the fraction without
+/// trailing zeros, none when whole): written by hand because the `time` formatter (a generic
+/// format-description walk) was a tenth of the JSON line's cost at 20k exchanges/s.
+/// `rfc3339_is_the_time_crates` holds it to `time`'s output.
 pub fn rfc3339(ts: UnixNanos) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ts as i128)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    let secs = (ts / 1_000_000_000) as i64;
+    let nanos = (ts % 1_000_000_000) as u32;
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return String::new();
+    }
+    let mut out = format_two_digit_fields(year, month, day, sod);
+    if nanos != 0 {
+        let mut frac = nanos;
+        let mut digits = 9;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        out.push('.');
+        let s = frac.to_string();
+        out.extend(std::iter::repeat_n('0', digits - s.len()));
+        out.push_str(&s);
+    }
+    out.push('Z');
+    out
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` from a civil date and the second of the day.
+fn format_two_digit_fields(year: i64, month: i64, day: i64, sod: i64) -> String {
+    let mut b = *b"0000-00-00T00:00:00";
+    let mut put = |at: usize, v: i64, width: usize| {
+        let mut v = v;
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, month, 2);
+    put(8, day, 2);
+    put(11, sod / 3600, 2);
+    put(14, sod / 60 % 60, 2);
+    put(17, sod % 60, 2);
+    let mut s = String::with_capacity(31);
+    s.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    s
 }
 
 /// One human line about a connection that carried no HTTP (stderr in headless mode).
@@ -275,6 +323,38 @@ pub fn summary_line(s: &CaptureStats) -> String {
 mod tests {
     use super::*;
     use capture::exchange::{Protocol, Request, Response, Role};
+
+    /// The hand-written formatter writes what the `time` crate writes: whole seconds, every
+    /// fraction length, leap days, month and year ends, the epoch and the last representable instant (2554).
+    #[test]
+    fn rfc3339_is_the_time_crates() {
+        let by_time = |ts: u64| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(ts as i128)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let mut cases = vec![0u64, 1, 10, 999_999_999, 1_000_000_000, u64::MAX];
+        let day = 86_400u64 * 1_000_000_000;
+        // 2000-02-28 .. 2000-03-01 (a leap day in a century year), 2100-02-28 (none), year ends.
+        for base in [951_696_000u64, 4_107_456_000, 946_684_799, 1_798_761_599] {
+            for d in 0..3 {
+                cases.push(base * 1_000_000_000 + d * day);
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x);
+            // Fractions with trailing zeros: 1 to 8 digits.
+            cases.push((x % 4_000_000_000) * 1_000_000_000 + (x % 9 + 1) * 10u64.pow((x % 9) as u32) % 1_000_000_000);
+        }
+        for ts in cases {
+            assert_eq!(rfc3339(ts), by_time(ts), "{ts}");
+        }
+    }
 
     fn sample() -> Exchange {
         Exchange {
