@@ -292,7 +292,13 @@ fn grpc_content_types() {
     ] {
         assert!(ct(v), "{v}");
     }
-    for v in ["application/grpcx", "application/grp", "text/grpc", "", "application/json"] {
+    for v in [
+        "application/grpcx",
+        "application/grp",
+        "text/grpc",
+        "",
+        "application/json",
+    ] {
         assert!(!ct(v), "{v}");
     }
 }

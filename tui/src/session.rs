@@ -310,6 +310,12 @@ impl Session {
     /// Ends the capture: detaches (dropping the probes), completes open connections, closes the
     /// recording.
     pub fn finish(mut self, out: &mut Vec<Output>) -> Result<CaptureStats> {
+        #[cfg(feature = "live")]
+        if let Source::Live(live) = &mut self.source {
+            let mut events = Vec::new();
+            live.poll_final(&mut events);
+            self.record_and_decode(events, out)?;
+        }
         let ts = self.last_ts;
         let first = out.len();
         self.pipeline.finish(ts, out);

@@ -313,6 +313,16 @@ impl LiveCapture {
         }
     }
 
+    /// The capture's last drain: what the ring holds, then the loss counters read now rather
+    /// than at the maintenance thread's next tick, so that losses in the last quarter second
+    /// are in the final count too ("every loss counted"). Call when the capture ends.
+    pub fn poll_final(&mut self, out: &mut Vec<Event>) {
+        self.poll(out);
+        if let Some(lost) = lock(&self.probes).read_losses() {
+            out.push(lost);
+        }
+    }
+
     /// Test hook: makes the maintenance thread hold the probes' lock, as a very slow attach
     /// would, until the returned guard is dropped. Returns once the thread holds it. Draining
     /// must go on meanwhile; `add_pid` and the like would wait.
