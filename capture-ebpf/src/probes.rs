@@ -99,14 +99,30 @@ pub(crate) fn header(kind: u8, conn: u64, fd: i32) -> EventHeader {
     }
 }
 
-/// Flags for a data record: no wakeup (the reader drains on a short timer, and waking it for
-/// every record costs far more than the copy), unless the ring is filling up, when the reader is
-/// woken at once to drain it before records are lost.
-fn data_flags() -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) > setting(&WAKE_AT_BYTES) {
-        BPF_RB_FORCE_WAKEUP as u64
-    } else {
-        BPF_RB_NO_WAKEUP as u64
+/// When this CPU last forced a wakeup of the reader (`bpf_ktime_get_ns`).
+#[map]
+static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+/// Least time between two forced wakeups from one CPU.
+const WAKE_EVERY_NS: u64 = 1_000_000;
+
+/// Flags for a data record taken at `now`: no wakeup (the reader drains on a short timer, and
+/// waking it for every record costs far more than the copy), unless the ring is filling up,
+/// when the reader is woken to drain it before records are lost — at most once a millisecond
+/// per CPU. A wakeup is an irq_work self-interrupt, an APIC write that traps to the hypervisor
+/// in a VM: forced on every record while the ring stayed a quarter full, it was a quarter of
+/// the traced server's CPU at 64 KiB bodies, and a reader already awake gains nothing from it.
+fn data_flags(now: u64) -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) <= setting(&WAKE_AT_BYTES) {
+        return BPF_RB_NO_WAKEUP as u64;
+    }
+    match LAST_WAKE.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; programs do not nest on one CPU.
+        Some(last) if now.wrapping_sub(unsafe { *last }) >= WAKE_EVERY_NS => {
+            // SAFETY: as above.
+            unsafe { *last = now };
+            BPF_RB_FORCE_WAKEUP as u64
+        }
+        _ => BPF_RB_NO_WAKEUP as u64,
     }
 }
 
@@ -129,7 +145,7 @@ pub(crate) fn submit_chunk(ev: &mut DataEvent, n: u32) {
             (&raw const EVENTS).cast_mut().cast(),
             (ev as *mut DataEvent).cast(),
             size,
-            data_flags(),
+            data_flags(ev.header.ts_ns),
         )
     };
     if r != 0 {
