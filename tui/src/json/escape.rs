@@ -11,14 +11,23 @@
 
 /// Appends `s` as a quoted JSON string.
 pub fn escape_str(out: &mut Vec<u8>, s: &str) {
+    escape_bytes(out, s.as_bytes());
+}
+
+/// Appends `bytes` as a quoted JSON string and says whether they were all ASCII. They need not
+/// be UTF-8: a caller that does not know (a body) learns from the answer, for free, that ASCII
+/// bytes are (most JSON bodies, which then skip a separate validation pass); otherwise it must
+/// check, and drop what was appended if they are not.
+pub fn escape_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut done = blocks(out, bytes);
-    done += chunks(out, &bytes[done..]);
+    let mut high = false;
+    let mut done = blocks(out, bytes, &mut high);
+    done += chunks(out, &bytes[done..], &mut high);
     // The rest (fewer than 16 bytes): runs between escapes copied whole.
     let rest = &bytes[done..];
     let mut run = 0;
     for (i, &b) in rest.iter().enumerate() {
+        high |= b >= 0x80;
         if CLASS[b as usize] != 0 {
             out.extend_from_slice(&rest[run..i]);
             one(out, b);
@@ -27,6 +36,7 @@ pub fn escape_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&rest[run..]);
     out.push(b'"');
+    !high
 }
 
 /// How each byte is written: as is (0), after a backslash (1: `"` and `\`), or as a control
@@ -88,7 +98,7 @@ const BLOCK_ROOM: usize = 64 * 6 + 16;
 /// to 15 bytes past the block); returns how many bytes it consumed. The rest is left to the
 /// byte loop.
 #[cfg(target_arch = "x86_64")]
-fn blocks(out: &mut Vec<u8>, s: &[u8]) -> usize {
+fn blocks(out: &mut Vec<u8>, s: &[u8], high: &mut bool) -> usize {
     use std::arch::x86_64::*;
     let mut i = 0;
     while i + 64 + 16 <= s.len() {
@@ -102,14 +112,17 @@ fn blocks(out: &mut Vec<u8>, s: &[u8]) -> usize {
             let last_control = _mm_set1_epi8(0x1f);
             let src = s.as_ptr().add(i);
             let mut mask = 0u64;
+            let mut any = _mm_setzero_si128();
             for k in 0..4 {
                 let v = _mm_loadu_si128(src.add(16 * k).cast());
+                any = _mm_or_si128(any, v);
                 let special = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
                 // Unsigned v <= 0x1f exactly when min(v, 0x1f) == v.
                 let control = _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v);
                 let m = _mm_movemask_epi8(_mm_or_si128(special, control)) as u32 as u64;
                 mask |= m << (16 * k);
             }
+            *high |= _mm_movemask_epi8(any) != 0;
             if mask == 0 {
                 out.extend_from_slice(&s[i..i + 64]);
                 i += 64;
@@ -150,7 +163,7 @@ fn blocks(out: &mut Vec<u8>, s: &[u8]) -> usize {
 /// and values mostly), finding the next byte to escape with SSE2; returns how many bytes it
 /// consumed.
 #[cfg(target_arch = "x86_64")]
-fn chunks(out: &mut Vec<u8>, s: &[u8]) -> usize {
+fn chunks(out: &mut Vec<u8>, s: &[u8], high: &mut bool) -> usize {
     use std::arch::x86_64::*;
     let mut i = 0;
     while i + 16 <= s.len() {
@@ -162,6 +175,7 @@ fn chunks(out: &mut Vec<u8>, s: &[u8]) -> usize {
                 _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
             );
             let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            *high |= _mm_movemask_epi8(v) != 0;
             _mm_movemask_epi8(_mm_or_si128(special, control)) as u32
         };
         if mask == 0 {
@@ -202,12 +216,12 @@ unsafe fn copy_run(mut dst: *mut u8, mut src: *const u8, mut n: usize) -> *mut u
 
 /// Elsewhere every byte goes through the byte loop.
 #[cfg(not(target_arch = "x86_64"))]
-fn blocks(_out: &mut Vec<u8>, _s: &[u8]) -> usize {
+fn blocks(_out: &mut Vec<u8>, _s: &[u8], _high: &mut bool) -> usize {
     0
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn chunks(_out: &mut Vec<u8>, _s: &[u8]) -> usize {
+fn chunks(_out: &mut Vec<u8>, _s: &[u8], _high: &mut bool) -> usize {
     0
 }
 
@@ -235,6 +249,21 @@ mod tests {
                     .map(|i| if i % 7 == k % 7 { *c } else { 'a' })
                     .collect();
                 assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{len} {c:?}");
+            }
+        }
+    }
+
+    /// The ASCII answer holds wherever the first non-ASCII byte is: in a 64-byte block, a
+    /// 16-byte chunk or the tail.
+    #[test]
+    fn ascii_is_reported_exactly() {
+        for len in [0usize, 5, 16, 40, 80, 95, 200] {
+            let ascii: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).collect();
+            assert!(escape_bytes(&mut Vec::new(), &ascii), "{len}");
+            for at in 0..len {
+                let mut b = ascii.clone();
+                b[at] = 0x80 | (at as u8 & 0x3f);
+                assert!(!escape_bytes(&mut Vec::new(), &b), "{len} {at}");
             }
         }
     }

@@ -5,7 +5,7 @@
 //! [`escape_str`](super::escape::escape_str) (see there for why). Fields are written in the
 //! order the derive writes them. `lines_are_serde_json_lines` (in the module above) holds the
 //! two to byte equality.
-use super::escape::escape_str;
+use super::escape::{escape_bytes, escape_str};
 use super::{grpc, rfc3339};
 use base64::Engine;
 use capture::exchange::{Body, Exchange};
@@ -81,22 +81,21 @@ fn message(
     extra: Option<Extra>,
 ) {
     let mut o = Object::open(buf);
-    let text = std::str::from_utf8(&body.data);
-    match text {
-        Ok(t) => o.key("body").str(t),
-        Err(_) => {
-            o.key("body");
-            o.buf.push(b'"');
-            let b64 = base64::engine::general_purpose::STANDARD.encode(&body.data);
-            o.buf.extend_from_slice(b64.as_bytes());
-            o.buf.push(b'"');
-            &mut o
-        }
-    };
+    o.key("body");
+    let at = o.buf.len();
+    // Text when UTF-8: ASCII, as the escaper reports, needs no second look.
+    let text = escape_bytes(o.buf, &body.data) || std::str::from_utf8(&body.data).is_ok();
+    if !text {
+        o.buf.truncate(at);
+        o.buf.push(b'"');
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&body.data);
+        o.buf.extend_from_slice(b64.as_bytes());
+        o.buf.push(b'"');
+    }
     if let Some(e) = &body.decode_error {
         o.key("body_decode_error").str(e);
     }
-    if text.is_err() {
+    if !text {
         o.key("body_encoding").str("base64");
     }
     o.key("body_size").u64(body.raw_len);

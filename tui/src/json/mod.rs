@@ -460,6 +460,10 @@ mod tests {
             .push(("content-type".into(), "application/grpc".into()));
         g.request.body.data = vec![0, 0, 0, 0, 2, 8, 1];
         variants.push(g);
+        // ASCII for 200 bytes, then not UTF-8: escaped first, then replaced by base64.
+        let mut late = sample();
+        late.request.body.data = [vec![b'"'; 200], vec![0xc3, 0x28]].concat();
+        variants.push(late);
         for v in &variants {
             let mut line = Vec::new();
             write_exchange(&mut line, v);
