@@ -28,11 +28,24 @@ pub fn ebpf_available(test: &str) -> bool {
     false
 }
 
-/// A directory for this test run's files.
+/// A directory for this test run's files. A test process cannot remove its own when it ends
+/// (statics are not dropped), so each run first removes those of test processes gone: copies
+/// of Go servers made them up to ~170 MB each, and they filled CI machines' disks.
 pub fn work_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("apitop-e2e-{}", std::process::id()));
+        let tmp = std::env::temp_dir();
+        for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix("apitop-e2e-"));
+            if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok()) {
+                if !Path::new("/proc").join(pid).exists() {
+                    // Best effort: another run may be removing it too.
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let d = tmp.join(format!("apitop-e2e-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("creating the test directory");
         d
     })
