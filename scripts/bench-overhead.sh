@@ -36,8 +36,12 @@
 #
 # Environment: DURATION (10), RUNS (3), WARMUP (2), PORT (39444), PLAIN_PORT (39480),
 #   SERVER_CPU (0), LOAD_CPU (1), CLIENTS (16), CONNS (1000; 0 skips the curl figure),
+#   SYSCALLS (1000000: bytes `dd bs=1` copies, a read and a write each, in a process that is
+#   not a target, untraced and under apitop with and without plain capture: what every other
+#   process on the host pays per system call while apitop runs; 0 skips it),
 #   MODES ("untraced entry-count apitop apitop-no-plain"),
-#   APITOP_ARGS (more apitop flags, e.g. "--ring-size 256M"),
+#   APITOP_ARGS (more apitop flags, e.g. "--ring-size 256M"), APITOP_BIN (a prebuilt apitop to
+#   measure instead of this checkout's release build, e.g. another commit's, for a comparison),
 #   WORKLOADS ("h1-300 h1-64k h2-300 h2-64k plain-300 plain-64k"), KEEP (a directory to copy the
 #   raw logs and per-run results into).
 set -euo pipefail
@@ -52,10 +56,12 @@ SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 CLIENTS="${CLIENTS:-16}"
 CONNS="${CONNS:-1000}"
+SYSCALLS="${SYSCALLS:-1000000}"
 MODES="${MODES:-untraced entry-count apitop apitop-no-plain}"
 WORKLOADS="${WORKLOADS:-h1-300 h1-64k h2-300 h2-64k plain-300 plain-64k}"
 KEEP="${KEEP:-}"
 APITOP_ARGS="${APITOP_ARGS:-}"
+APITOP_BIN="${APITOP_BIN:-}"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/bench-lib.sh
@@ -63,7 +69,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (uprobes, bpftrace, apitop): sudo bash $0"
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs: the server on one, the load generator on the other"
-require_whole_numbers DURATION RUNS WARMUP PORT PLAIN_PORT SERVER_CPU LOAD_CPU CLIENTS CONNS
+require_whole_numbers DURATION RUNS WARMUP PORT PLAIN_PORT SERVER_CPU LOAD_CPU CLIENTS CONNS SYSCALLS
 [ "$RUNS" -ge 1 ] && [ "$DURATION" -ge 1 ] && [ "$CLIENTS" -ge 1 ] || die "RUNS, DURATION and CLIENTS must be at least 1"
 for m in $MODES; do
   case $m in untraced | entry-count | entry-only | apitop | apitop-no-plain) ;; *) die "unknown mode '$m'" ;; esac
@@ -98,7 +104,7 @@ log "setup, release build"
 quietly bash scripts/setup.sh
 quietly cargo build --release -p apitop
 tdir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-APITOP="$tdir/release/apitop"
+APITOP="${APITOP_BIN:-$tdir/release/apitop}"
 [ -x "$APITOP" ] || die "missing $APITOP after the build"
 NGINX="$(command -v nginx)"
 ldd "$NGINX" | grep -q "libssl.so.3 => .*libssl.so.3" || die "$NGINX does not load libssl.so.3"
@@ -360,6 +366,33 @@ for run in $(seq "$RUNS"); do
 done
 [ "$CONNS" -gt 0 ] && short_conns
 
+# syscall_tax: the best of 5 `dd bs=1` runs (SYSCALLS reads and as many writes) on the server's
+# CPU (nginx idle by now; apitop is on the other), untraced and while apitop captures nginx with
+# and without plain capture. dd is no target: what it pays is the system call tracepoints' cost
+# to every process on the host.
+dd_best() {
+  local best="" t a b
+  for _ in 1 2 3 4 5; do
+    a="$(date +%s.%N)"
+    taskset -c "$SERVER_CPU" dd if=/dev/zero of=/dev/null bs=1 count="$SYSCALLS" 2>/dev/null
+    b="$(date +%s.%N)"
+    t="$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", b - a }')"
+    if [ -z "$best" ] || awk -v t="$t" -v m="$best" 'BEGIN { exit !(t < m) }'; then best=$t; fi
+  done
+  echo "$best"
+}
+syscall_tax() {
+  local m
+  record tax none secs "$(dd_best)"
+  for m in apitop apitop-no-plain; do
+    start_apitop "$m"
+    record tax "$m" secs "$(dd_best)"
+    stop_apitop "tax.$m"
+  done
+  log "dd bs=1 count=$SYSCALLS: $(vals tax none secs) s untraced, $(vals tax apitop secs) s under apitop, $(vals tax apitop-no-plain secs) s with --no-plain"
+}
+[ "$SYSCALLS" -gt 0 ] && syscall_tax
+
 # ---- the table --------------------------------------------------------------------------------
 echo
 echo "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') over TLS ($(basename "$(readlink -f "$LIBSSL")")), 1 worker on CPU $SERVER_CPU; h2load (private libssl copy) and the tracer on CPU $LOAD_CPU; $(uname -r)"
@@ -420,6 +453,14 @@ if [[ " $MODES " == *" apitop"* ]]; then
         "$(vals "$mode" "$w" exch | sum)" "$(vals "$mode" "$w" whole | sum)" "$(vals "$mode" "$w" reqs | sum)" "$(vals "$mode" "$w" ok | sum)" \
         "$(vals "$mode" "$w" drops | sum)"
     done
+  done
+fi
+if [ "$SYSCALLS" -gt 0 ]; then
+  base="$(vals tax none secs)"
+  echo "System calls of a process that is not a target (dd bs=1 count=$SYSCALLS, $((2 * SYSCALLS)) calls, best of 5):"
+  for m in none apitop apitop-no-plain; do
+    printf '  %-16s %7.3f s  %+6.0f ns per call\n' "$m" "$(vals tax "$m" secs)" \
+      "$(awk -v t="$(vals tax "$m" secs)" -v b="$base" -v n="$SYSCALLS" 'BEGIN { print (t - b) / (2 * n) * 1e9 }')"
   done
 fi
 if [ "$CONNS" -gt 0 ]; then

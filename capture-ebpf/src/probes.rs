@@ -362,21 +362,6 @@ pub fn ssl_free(ctx: ProbeContext) -> u32 {
     0
 }
 
-/// Attached to read/write/sendto/recvfrom entry: a syscall made inside an SSL call reveals the
-/// connection's socket fd (the "nested syscall" technique).
-#[tracepoint]
-pub fn sys_enter_fd(ctx: TracePointContext) -> u32 {
-    let id = bpf_get_current_pid_tgid();
-    if let Some(args) = active_call(id) {
-        // SAFETY: fd is at offset 16 in every syscall entry tracepoint attached here.
-        if let Ok(fd) = unsafe { ctx.read_at::<u64>(16) } {
-            // SAFETY: map value owned by this thread's in-flight call.
-            unsafe { (*args).fd = fd as i32 };
-        }
-    }
-    0
-}
-
 #[tracepoint]
 pub fn sched_fork(ctx: TracePointContext) -> u32 {
     let id = bpf_get_current_pid_tgid();

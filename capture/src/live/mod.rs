@@ -176,16 +176,14 @@ impl LiveCapture {
         ] {
             attach_tracepoint(&mut ebpf, prog, &[("sched", tp)])?;
         }
-        if plain {
-            for (prog, syscalls) in PLAIN_ENTRY {
-                let points: Vec<(&str, &str)> = syscalls.iter().map(|s| ("syscalls", *s)).collect();
-                attach_tracepoint(&mut ebpf, prog, &points)?;
-            }
-        } else {
-            let fd_points: Vec<(&str, &str)> =
-                FD_SYSCALLS.iter().map(|s| ("syscalls", *s)).collect();
-            attach_tracepoint(&mut ebpf, "sys_enter_fd", &fd_points)?;
-        }
+        attach_btf_tracepoints(
+            &mut ebpf,
+            if plain {
+                SYSCALLS_PLAIN
+            } else {
+                SYSCALLS_FD_ONLY
+            },
+        )?;
         // The ring leaves the `Ebpf` object: the draining thread reads it without the lock.
         let ring = ebpf
             .take_map("EVENTS")

@@ -2,8 +2,8 @@
 use std::path::Path;
 
 use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
-use aya::programs::{TracePoint, UProbe};
-use aya::Ebpf;
+use aya::programs::{BtfTracePoint, TracePoint, UProbe};
+use aya::{Btf, Ebpf};
 
 use super::LiveError;
 use crate::placement::CallAbi;
@@ -44,53 +44,10 @@ pub const TLS_SYMBOLS: &[&str] = &[
     "gnutls_record_send",
     "gnutls_record_recv",
 ];
-/// Syscalls whose entry reveals the socket fd behind an in-flight SSL call.
-pub(super) const FD_SYSCALLS: &[&str] = &[
-    "sys_enter_read",
-    "sys_enter_write",
-    "sys_enter_readv",
-    "sys_enter_writev",
-    "sys_enter_sendto",
-    "sys_enter_recvfrom",
-    "sys_enter_sendmsg",
-    "sys_enter_recvmsg",
-];
-/// Plain socket capture: entry programs and the syscalls they attach to (each program also does
-/// `sys_enter_fd`'s work, which is then not attached).
-pub(super) const PLAIN_ENTRY: &[(&str, &[&str])] = &[
-    ("io_enter_write", &["sys_enter_write", "sys_enter_sendto"]),
-    ("io_enter_read", &["sys_enter_read"]),
-    ("io_enter_recvfrom", &["sys_enter_recvfrom"]),
-    ("io_enter_writev", &["sys_enter_writev"]),
-    ("io_enter_readv", &["sys_enter_readv"]),
-    ("io_enter_sendmsg", &["sys_enter_sendmsg"]),
-    ("io_enter_recvmsg", &["sys_enter_recvmsg"]),
-    ("sock_enter_socket", &["sys_enter_socket"]),
-    (
-        "sock_enter_accept",
-        &["sys_enter_accept", "sys_enter_accept4"],
-    ),
-    ("sock_enter_close", &["sys_enter_close"]),
-    ("sock_enter_connect", &["sys_enter_connect"]),
-    ("sock_exit_connect", &["sys_exit_connect"]),
-    (
-        "io_exit",
-        &[
-            "sys_exit_write",
-            "sys_exit_sendto",
-            "sys_exit_read",
-            "sys_exit_recvfrom",
-            "sys_exit_writev",
-            "sys_exit_readv",
-            "sys_exit_sendmsg",
-            "sys_exit_recvmsg",
-        ],
-    ),
-    (
-        "sock_exit_new",
-        &["sys_exit_socket", "sys_exit_accept", "sys_exit_accept4"],
-    ),
-];
+/// The system call programs (BTF tracepoints on every call's entry and exit, filtering by call
+/// number in the kernel): plain capture on, or only the fd of in-flight SSL calls.
+pub(super) const SYSCALLS_PLAIN: &[&str] = &["sys_enter", "sys_exit"];
+pub(super) const SYSCALLS_FD_ONLY: &[&str] = &["sys_enter_fd"];
 
 pub(super) fn load_uprobe(ebpf: &mut Ebpf, prog: &str) -> Result<(), LiveError> {
     let p: &mut UProbe = program(ebpf, prog)?;
@@ -134,6 +91,27 @@ pub(super) fn attach_tracepoint(
     for (category, name) in points {
         p.attach(category, name).map_err(|e| LiveError::Attach {
             what: format!("tracepoint {category}/{name}"),
+            detail: error_chain(&e),
+        })?;
+    }
+    Ok(())
+}
+
+/// Loads and attaches BTF tracepoint programs, each on the tracepoint it names (`sys_enter`,
+/// `sys_exit`).
+pub(super) fn attach_btf_tracepoints(ebpf: &mut Ebpf, progs: &[&str]) -> Result<(), LiveError> {
+    let btf = Btf::from_sys_fs().map_err(|e| LiveError::Load(format!("kernel BTF: {e}")))?;
+    for prog in progs {
+        let p: &mut BtfTracePoint = program(ebpf, prog)?;
+        let point = if prog.starts_with("sys_exit") {
+            "sys_exit"
+        } else {
+            "sys_enter"
+        };
+        p.load(point, &btf)
+            .map_err(|e| LiveError::Load(format!("{prog}: {}", verifier_detail(&e))))?;
+        p.attach().map_err(|e| LiveError::Attach {
+            what: format!("BTF tracepoint {point}"),
             detail: error_chain(&e),
         })?;
     }
