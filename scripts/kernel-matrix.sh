@@ -154,13 +154,16 @@ for m in virtio_pci 9pnet_virtio 9p; do modprobe "$m" || fail "modprobe $m"; don
 o=trans=virtio,version=9p2000.L,msize=262144
 mount -t 9p -o "ro,cache=loose,$o" hostroot /newroot || fail "mounting the host's root"
 # The repository and the test binaries, where a tmpfs mounted below would hide them (a clone
-# under /tmp): held by a bind mount now, put back over the tmpfs after.
-n=0
-while read -r p; do
-  case "$p" in /tmp/* | /run/* | /var/tmp/* | /dev/shm/*) ;; *) continue ;; esac
-  n=$((n + 1))
+# under /tmp): held by a bind mount now, put back over the tmpfs after. `hidden` numbers them.
+hidden() {
+  n=0
+  while read -r p; do
+    case "$p" in /tmp/* | /run/* | /var/tmp/* | /dev/shm/*) n=$((n + 1)) && echo "$n $p" ;; esac
+  done </keep-paths
+}
+hidden | while read -r n p; do
   mkdir -p "/keep/$n" && mount -o bind "/newroot$p" "/keep/$n" || fail "holding $p"
-done </keep-paths
+done
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t tracefs tracefs /newroot/sys/kernel/tracing
@@ -170,12 +173,9 @@ mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 for d in /dev/shm /tmp /run /var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "/newroot$d"; done
-n=0
-while read -r p; do
-  case "$p" in /tmp/* | /run/* | /var/tmp/* | /dev/shm/*) ;; *) continue ;; esac
-  n=$((n + 1))
+hidden | while read -r n p; do
   mkdir -p "/newroot$p" && mount -o bind "/keep/$n" "/newroot$p" || fail "putting back $p"
-done </keep-paths
+done
 mkdir /newroot/run/kernel-matrix
 mount -t 9p -o "$o" out /newroot/run/kernel-matrix || fail "mounting the output directory"
 ip link set lo up

@@ -445,6 +445,23 @@ const NR_SENDMSG: u64 = 46;
 const NR_RECVMSG: u64 = 47;
 const NR_ACCEPT4: u64 = 288;
 
+/// The reads and writes: plain capture copies their bytes, and their fd names the socket of
+/// an SSL call they are made in.
+#[inline(always)]
+fn is_io(nr: u64) -> bool {
+    matches!(
+        nr,
+        NR_READ
+            | NR_WRITE
+            | NR_READV
+            | NR_WRITEV
+            | NR_SENDTO
+            | NR_RECVFROM
+            | NR_SENDMSG
+            | NR_RECVMSG
+    )
+}
+
 /// The saved user registers of a system call (`struct pt_regs`, x86-64), as the BTF-typed
 /// `sys_enter`/`sys_exit` tracepoints pass them: read with plain loads, which the verifier
 /// checks against the kernel's own description of the struct.
@@ -513,8 +530,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> u32 {
         return 0;
     }
     match a.word(Regs::ORIG_AX) {
-        NR_WRITE | NR_SENDTO | NR_READ | NR_RECVFROM | NR_WRITEV | NR_READV | NR_SENDMSG
-        | NR_RECVMSG => io_exit(ret),
+        nr if is_io(nr) => io_exit(ret),
         NR_CONNECT => sock_exit_connect(ret),
         NR_SOCKET | NR_ACCEPT | NR_ACCEPT4 => sock_exit_new(ret),
         _ => 0,
@@ -531,19 +547,8 @@ pub fn sys_enter_fd(ctx: BtfTracePointContext) -> u32 {
         return 0;
     }
     let id = bpf_get_current_pid_tgid();
-    let fd_call = matches!(
-        nr,
-        NR_READ
-            | NR_WRITE
-            | NR_READV
-            | NR_WRITEV
-            | NR_SENDTO
-            | NR_RECVFROM
-            | NR_SENDMSG
-            | NR_RECVMSG
-    );
     // Every process's calls come here: the others leave after one lookup.
-    if fd_call && is_target((id >> 32) as u32) {
+    if is_io(nr) && is_target((id >> 32) as u32) {
         if let Some(args) = active_call(id) {
             // SAFETY: map value owned by this thread's in-flight call.
             unsafe { (*args).fd = a.arg(0) as i32 };
