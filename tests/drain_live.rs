@@ -65,17 +65,20 @@ fn draining_goes_on_while_maintenance_is_stalled() {
             .map(|i| one_request(port, i))
             .collect::<Vec<_>>()
     });
+    // Open connections by key; a key may be reused after its Close, so closed ones move out.
     let mut conns: HashMap<ConnKey, Conn> = HashMap::new();
+    let mut closed: Vec<Conn> = Vec::new();
     let mut events = Vec::new();
-    let complete = |conns: &HashMap<ConnKey, Conn>| {
+    let complete = |conns: &HashMap<ConnKey, Conn>, closed: &[Conn]| {
         conns
             .values()
+            .chain(closed)
             .filter(|c| c.addrs.is_some() && c.request.starts_with(b"GET /k/"))
             .count()
             >= CONNECTIONS
     };
     let deadline = Instant::now() + OUTPUT_TIMEOUT * 3;
-    while !complete(&conns) && Instant::now() < deadline {
+    while !complete(&conns, &closed) && Instant::now() < deadline {
         live.wait(Duration::from_millis(5));
         live.poll(&mut events);
         for ev in events.drain(..) {
@@ -91,6 +94,9 @@ fn draining_goes_on_while_maintenance_is_stalled() {
                 } if key.pid == server_pid => {
                     conns.entry(key).or_default().addrs = Some((local, peer));
                 }
+                Event::Close { key, .. } if key.pid == server_pid => {
+                    closed.extend(conns.remove(&key));
+                }
                 _ => {}
             }
         }
@@ -104,6 +110,7 @@ fn draining_goes_on_while_maintenance_is_stalled() {
     // and the server's as local.
     let by_path: HashMap<String, &Conn> = conns
         .values()
+        .chain(&closed)
         .filter_map(|c| {
             let line = String::from_utf8_lossy(&c.request).into_owned();
             let path = line.strip_prefix("GET ")?.split(' ').next()?.to_string();

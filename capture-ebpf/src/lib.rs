@@ -53,6 +53,10 @@ pub const fn plain_conn(fd: u32, gen: u32) -> u64 {
     PLAIN_CONN | ((gen as u64 & 0xFFFF) << 32) | fd as u64
 }
 
+/// Generations the kernel gives new sockets count up through `0..=KERNEL_GEN_MAX`; those
+/// user space gives sockets it finds already open count down from `0xFFFF`, above them.
+pub const KERNEL_GEN_MAX: u32 = 0x7FFF;
+
 /// Key of the `SOCKETS` map: a target's TCP socket fd.
 pub const fn socket_key(tgid: u32, fd: u32) -> u64 {
     ((tgid as u64) << 32) | fd as u64

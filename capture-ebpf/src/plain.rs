@@ -7,7 +7,7 @@
 //! SSL_read/SSL_write, or a TLS library without probes).
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_pid_tgid, bpf_ktime_get_ns,
+        bpf_get_current_pid_tgid,
         generated::{bpf_loop, bpf_probe_read_user},
     },
     macros::{btf_tracepoint, map},
@@ -24,6 +24,12 @@ use crate::probes::{
 /// TCP sockets of targets: `socket_key(tgid, fd)` → generation and state.
 #[map]
 static SOCKETS: HashMap<u64, SocketInfo> = HashMap::with_max_entries(65536, 0);
+
+/// Sockets created so far on each CPU: with the CPU's number, successive sockets on one fd get
+/// distinct generations (a clock read could repeat modulo the key's bits). Per CPU because the
+/// BPF target has no atomic fetch-and-add in Rust.
+#[map]
+static SOCK_SEQ: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
 // The maps of calls in flight are LRU: a thread killed inside a syscall never removes its entry,
 // and such entries must make room rather than fill the map.
 /// Plain socket reads and writes in flight, by thread.
@@ -397,8 +403,7 @@ fn sock_exit_new(ret: i64) -> u32 {
         return 0;
     }
     let info = SocketInfo {
-        // SAFETY: helper with no arguments. Only distinguishes successive sockets on one fd.
-        gen: (unsafe { bpf_ktime_get_ns() } >> 10) as u32,
+        gen: next_gen(),
         state: SOCK_NEW,
     };
     insert_counted!(SOCKETS, &socket_key((id >> 32) as u32, ret as u32), &info);
@@ -408,6 +413,23 @@ fn sock_exit_new(ret: i64) -> u32 {
         emit_addr(ret as u32, info.gen, call[0], call[1] as u32);
     }
     0
+}
+
+/// The next kernel generation, in `0..=KERNEL_GEN_MAX` (user space seeds from above it).
+#[inline(always)]
+fn next_gen() -> u32 {
+    let Some(p) = SOCK_SEQ.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: this CPU's slot; no other program writes it while this one runs here.
+    let seq = unsafe {
+        *p = (*p).wrapping_add(1);
+        *p
+    };
+    // SAFETY: helper with no arguments.
+    let cpu = unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() };
+    // 6 bits of CPU, 9 of sequence: 512 sockets on one CPU before a generation repeats.
+    ((seq << 6) | (cpu & 0x3F)) & KERNEL_GEN_MAX
 }
 
 /// `close()` entry: the socket's connection ends; its fd may be reused by another.

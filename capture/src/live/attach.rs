@@ -14,7 +14,7 @@ use aya::programs::uprobe::UProbeAttachLocation;
 use aya::Ebpf;
 use capture_ebpf::{
     socket_key, SocketInfo, COMM_LEN, CTR_GO_UNPAIRED, CTR_MAP_FULL, CTR_NO_SCRATCH,
-    CTR_READ_FAULT, CTR_RING_FULL, CTR_TRUNCATED_BYTES, NUM_COUNTERS, SOCK_NEW,
+    CTR_READ_FAULT, CTR_RING_FULL, CTR_TRUNCATED_BYTES, KERNEL_GEN_MAX, NUM_COUNTERS, SOCK_NEW,
 };
 
 use super::programs::*;
@@ -233,7 +233,7 @@ impl Probes {
             // Generations from userspace count down from the top, away from the kernel's.
             self.next_gen = self.next_gen.wrapping_add(1);
             let info = SocketInfo {
-                gen: 0xFFFF - (self.next_gen & 0x7FFF),
+                gen: 0xFFFF - (self.next_gen & KERNEL_GEN_MAX),
                 state: SOCK_NEW,
             };
             let _ = map.insert(key, socket_info_value(info), 0);
