@@ -257,7 +257,8 @@ start_apitop() {
 # Bytes the counter has read so far: settles once apitop has printed what it holds.
 counter_read() { awk '/^rchar:/ { print $2 }' "/proc/$counter_pid/io" 2>/dev/null || echo gone; }
 
-# stop_apitop TAG: ends apitop and its counter; sets exch, whole, drops and conns.
+# stop_apitop TAG: ends apitop and its counter; sets exch, whole, drops, conns and why (the
+# incomplete exchanges by reason: "lost closed ended other").
 stop_apitop() {
   stop_tracer || die "apitop failed: $(tail -5 "$tmp/apitop.err")"
   wait "$counter_pid" || die "the line counter failed"
@@ -272,6 +273,12 @@ stop_apitop() {
   local incomplete
   incomplete="$(echo "$summary" | grep -o "[0-9]* incomplete" | head -1 | tr -dc 0-9)"
   whole=$((exch - ${incomplete:-0}))
+  local r n
+  why=""
+  for r in "lost in capture" "connection closed" "capture ended" "other"; do
+    n="$(echo "$summary" | grep -o "$r [0-9]*" | head -1 | tr -dc 0-9)"
+    why+="${n:-0} "
+  done
   [ -n "$drops" ] || die "no summary line from apitop: $(tail -3 "$tmp/apitop.err")"
   cp "$tmp/apitop.err" "$tmp/apitop.err.$1"
 }
@@ -314,14 +321,19 @@ measure() { # MODE WORKLOAD RUN
       settle_on counter_read
       t1="$(cpu_ticks "$tracer_pid")"
       hwm="$(awk '/^VmHWM:/ { print $2 }' "/proc/$tracer_pid/status")"
-      local exch whole drops conns
+      local exch whole drops conns why why_lost why_closed why_ended why_other
       stop_apitop "$w.$mode.$run"
       record "$mode" "$w" exch "$exch"
       record "$mode" "$w" whole "$whole"
+      read -r why_lost why_closed why_ended why_other <<<"$why"
+      record "$mode" "$w" lost "$why_lost"
+      record "$mode" "$w" closed "$why_closed"
+      record "$mode" "$w" ended "$why_ended"
+      record "$mode" "$w" other "$why_other"
       record "$mode" "$w" drops "$drops"
       record "$mode" "$w" cpu "$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')"
       record "$mode" "$w" rss "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')"
-      extra=", apitop: $exch exchanges ($whole whole) for $reqs requests served, $drops drops, $(vals_last cpu) CPU-s, ${conns:-?} connections"
+      extra=", apitop: $exch exchanges ($whole whole; not whole: $why_lost lost in capture, $why_closed connection closed, $why_ended capture ended, $why_other other) for $reqs requests served, $drops drops, $(vals_last cpu) CPU-s, ${conns:-?} connections"
       ;;
   esac
   log "run $run/$RUNS $w $mode: $rps req/s, nginx CPU $srv_cpu% ($(vals_last cpureq) us/req)$extra"
@@ -452,6 +464,8 @@ if [[ " $MODES " == *" apitop"* ]]; then
       printf '  %-9s %-15s %9s exchanges (%s whole) for %9s requests served (h2load: %s succeeded), %s drops\n' "$w" "$mode" \
         "$(vals "$mode" "$w" exch | sum)" "$(vals "$mode" "$w" whole | sum)" "$(vals "$mode" "$w" reqs | sum)" "$(vals "$mode" "$w" ok | sum)" \
         "$(vals "$mode" "$w" drops | sum)"
+      printf '  %-25s not whole: %s lost in capture, %s connection closed mid-exchange, %s capture ended, %s other\n' "" \
+        "$(vals "$mode" "$w" lost | sum)" "$(vals "$mode" "$w" closed | sum)" "$(vals "$mode" "$w" ended | sum)" "$(vals "$mode" "$w" other | sum)"
     done
   done
 fi

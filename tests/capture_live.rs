@@ -687,6 +687,15 @@ fn a_full_ring_loses_exchanges_but_never_splices_them() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(incomplete > 0, "the ring must have filled: {}", run.stderr);
+    // ...and they are told apart from what the programs did: lost in capture.
+    let lost: u64 = run
+        .stderr
+        .split("lost in capture ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(lost > 0, "the ring's losses are not named: {}", run.stderr);
     assert!(
         ring_full > 0,
         "losses missing from the summary: {}",

@@ -20,6 +20,41 @@ pub enum Output {
     Exit { ts: UnixNanos, pid: u32 },
 }
 
+/// Why an exchange was not captured whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incomplete {
+    /// The connection closed (or its process exited) before the exchange finished: the
+    /// programs' doing (a client giving up, a load generator stopping), not a capture loss.
+    Closed,
+    /// apitop stopped while the exchange was under way.
+    CaptureEnded,
+    /// Bytes of it were lost by the capture (a gap in the data).
+    Lost,
+    /// Anything else: a decoding error, a response without its request, a stream given up.
+    Other,
+}
+
+/// [`CaptureStats::incomplete`] by [`Incomplete`] reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IncompleteCounts {
+    pub closed: u64,
+    pub capture_ended: u64,
+    pub lost: u64,
+    pub other: u64,
+}
+
+impl IncompleteCounts {
+    pub fn add(&mut self, why: Incomplete) {
+        let n = match why {
+            Incomplete::Closed => &mut self.closed,
+            Incomplete::CaptureEnded => &mut self.capture_ended,
+            Incomplete::Lost => &mut self.lost,
+            Incomplete::Other => &mut self.other,
+        };
+        *n += 1;
+    }
+}
+
 /// Running totals, shown in the UI's status bar and in the headless summary line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureStats {
@@ -27,6 +62,8 @@ pub struct CaptureStats {
     /// Exchanges not captured whole: no response, an error (a response lost in a gap, a
     /// connection cut short), or body bytes missing (a capture gap; a body cap is not counted).
     pub incomplete: u64,
+    /// `incomplete`, by why: what the traced programs did apart from what the capture lost.
+    pub incomplete_by: IncompleteCounts,
     /// Connections seen (HTTP or not).
     pub connections: u64,
     /// Connections that carried no decodable HTTP.

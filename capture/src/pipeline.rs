@@ -8,7 +8,12 @@ use crate::exchange::{Request, Response, Role};
 use crate::http1::{self, Http1Conn, Sniff};
 use crate::http2::frame::{FrameHeader, HEADER_LEN};
 use crate::http2::{self, Http2Conn, Preface};
-use crate::output::{CaptureStats, Output};
+use crate::output::{CaptureStats, Incomplete, Output};
+
+/// What an exchange cut short by its connection's end says (its `error`), by cause.
+const FINISH_CLOSED: &str = "connection closed";
+const FINISH_EXITED: &str = "process exited";
+const FINISH_CAPTURE_ENDED: &str = "capture ended";
 
 /// Bytes kept per connection while deciding what protocol it speaks.
 const SNIFF_LIMIT: usize = 16 * 1024;
@@ -38,6 +43,8 @@ struct Conn {
     calls: [Option<(u32, u32)>; 2],
     /// Per direction: bytes the kernel says it lost before the next data ([`Event::Gap`]).
     gaps: [u32; 2],
+    /// The capture lost some of this connection's bytes: what it leaves incomplete is a loss.
+    lossy: bool,
     decoder: Decoder,
     /// Why decoding stopped, once said: reported once, when it happens.
     stopped: bool,
@@ -180,7 +187,7 @@ impl Pipeline {
             } => self.data(ts, key, dir, total, offset, &bytes, tls, out),
             Event::Close { ts, key } => {
                 if let Some(c) = self.conns.remove(&key) {
-                    self.finish_conn(key, c, ts, "connection closed", out);
+                    self.finish_conn(key, c, ts, FINISH_CLOSED, out);
                 }
             }
             Event::Fd { .. } => {}
@@ -207,7 +214,7 @@ impl Pipeline {
                     .collect();
                 for key in sorted(keys) {
                     if let Some(c) = self.conns.remove(&key) {
-                        self.finish_conn(key, c, ts, "process exited", out);
+                        self.finish_conn(key, c, ts, FINISH_EXITED, out);
                     }
                 }
                 out.push(Output::Exit { ts, pid });
@@ -229,7 +236,7 @@ impl Pipeline {
         let keys: Vec<ConnKey> = self.conns.keys().copied().collect();
         for key in sorted(keys) {
             if let Some(c) = self.conns.remove(&key) {
-                self.finish_conn(key, c, ts, "capture ended", out);
+                self.finish_conn(key, c, ts, FINISH_CAPTURE_ENDED, out);
             }
         }
     }
@@ -282,13 +289,14 @@ impl Pipeline {
                 }
             }
         }
+        let Some(c) = self.conns.get_mut(&key) else {
+            return;
+        };
+        c.lossy |= dropped || lost > 0;
         if dropped {
             self.stats.dropped_events += 1;
             return;
         }
-        let Some(c) = self.conns.get_mut(&key) else {
-            return;
-        };
         if lost > 0 {
             match &mut c.decoder {
                 Decoder::Http1(h) => h.gap(dir, lost),
@@ -406,6 +414,7 @@ impl Pipeline {
                     read: 0,
                     calls: [None, None],
                     gaps: [0, 0],
+                    lossy: false,
                     stopped: false,
                     decoder: Decoder::Sniffing {
                         chunks: Vec::new(),
@@ -520,8 +529,9 @@ impl Pipeline {
             let id = self.next_exchange_id;
             self.next_exchange_id += 1;
             self.stats.exchanges += 1;
-            if !whole(&done, self.limits.max_body) {
+            if let Some(why) = incomplete(&done, self.limits.max_body, c.lossy) {
                 self.stats.incomplete += 1;
+                self.stats.incomplete_by.add(why);
             }
             out.push(Output::Exchange(Box::new(Exchange {
                 id,
@@ -547,14 +557,28 @@ impl Pipeline {
 /// Whether an exchange was captured whole: answered, without an error, and with no body bytes
 /// missing other than those past the body cap (a cap is a choice, not a loss). A stream a peer
 /// reset was seen to its end (a client cancelling its requests at its deadline, say).
-fn whole(d: &Done, max_body: usize) -> bool {
-    let body_whole = |b: &crate::exchange::Body| !b.truncated || b.raw_len > max_body as u64;
+/// Why an exchange is not whole, or None when it is. A reset stream is whole: the programs
+/// ended it, and all they sent was seen. A body cut by the body cap is whole too (the cap is a
+/// choice, not a loss). `lossy`: the capture lost bytes of its connection.
+fn incomplete(d: &Done, max_body: usize, lossy: bool) -> Option<Incomplete> {
+    // A truncated body under the cap ended early (a gap, or its connection's end).
+    let body_cut = |b: &crate::exchange::Body| b.truncated && b.raw_len <= max_body as u64;
     if d.reset {
-        return true;
+        return None;
     }
-    d.error.is_none()
-        && body_whole(&d.request.body)
-        && d.response.as_ref().is_some_and(|r| body_whole(&r.body))
+    let cut = body_cut(&d.request.body) || d.response.as_ref().is_some_and(|r| body_cut(&r.body));
+    if d.error.is_none() && !cut && d.response.is_some() {
+        return None;
+    }
+    // Whatever else happened, on a connection the capture lost bytes of it counts as a loss.
+    let why = match d.error.as_deref() {
+        _ if lossy => Incomplete::Lost,
+        // The texts `finish_conn` gives the decoders for a connection's end.
+        Some(FINISH_CLOSED | FINISH_EXITED) => Incomplete::Closed,
+        Some(FINISH_CAPTURE_ENDED) => Incomplete::CaptureEnded,
+        _ => Incomplete::Other,
+    };
+    Some(why)
 }
 
 /// An HTTP/1.1 exchange answered `101 Switching Protocols` to `h2c`.

@@ -1,6 +1,7 @@
 //! The paths recordings rarely exercise: bytes the kernel could not deliver (gaps), chunks
 //! out of order, and more connections than `Limits::max_connections`.
 use super::*;
+use crate::output::IncompleteCounts;
 
 const PID: u32 = 10;
 
@@ -268,6 +269,65 @@ fn incomplete_counts_losses_not_caps() {
     assert_eq!(xs.len(), 2, "{out:#?}");
     assert!(xs[0].response.as_ref().unwrap().body.truncated);
     assert_eq!((p.stats().exchanges, p.stats().incomplete), (2, 1));
+    // Unanswered when the capture stopped: not a loss.
+    assert_eq!(
+        p.stats().incomplete_by,
+        IncompleteCounts {
+            capture_ended: 1,
+            ..Default::default()
+        }
+    );
+}
+
+/// Why an exchange is incomplete is told apart: its connection closed under it (the programs'
+/// doing), the capture ended under it, or the capture lost its bytes. A connection with a gap
+/// counts its incomplete exchanges as lost whatever ended them.
+#[test]
+fn incomplete_exchanges_are_counted_by_reason() {
+    use Direction::*;
+    let mut p = Pipeline::new(Limits::default());
+    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    let close = |ts, conn| Event::Close {
+        ts,
+        key: ConnKey { pid: PID, conn },
+    };
+    let mut out = run(
+        &mut p,
+        vec![
+            // 1: the response's body stops halfway and the connection closes.
+            call(1, 1, Write, &get("/closed")),
+            call(2, 1, Read, head),
+            call(3, 1, Read, b"01234"),
+            close(4, 1),
+            // 2: the same, after the kernel lost bytes of it.
+            call(5, 2, Write, &get("/lost")),
+            call(6, 2, Read, head),
+            Event::Gap {
+                ts: 7,
+                key: ConnKey { pid: PID, conn: 2 },
+                dir: Read,
+                len: 3,
+            },
+            call(7, 2, Read, b"01"),
+            close(8, 2),
+            // 3: whole; 4: unanswered when the capture stops.
+            call(9, 3, Write, &get("/whole")),
+            call(10, 3, Read, b"HTTP/1.1 204 No Content\r\n\r\n"),
+            call(11, 3, Write, &get("/pending")),
+        ],
+    );
+    p.finish(20, &mut out);
+    assert_eq!(exchanges(&out).len(), 4, "{out:#?}");
+    assert_eq!(p.stats().incomplete, 3);
+    assert_eq!(
+        p.stats().incomplete_by,
+        IncompleteCounts {
+            closed: 1,
+            capture_ended: 1,
+            lost: 1,
+            other: 0
+        }
+    );
 }
 
 /// A full ring can lose a whole call, which no offset shows: the kernel then reports the bytes
@@ -334,4 +394,5 @@ fn a_whole_call_lost_is_a_gap_not_a_splice() {
     assert!(xs[0].response.as_ref().unwrap().body.truncated);
     assert_eq!(xs[2].response.as_ref().unwrap().body.data, vec![b'c'; 3000]);
     assert_eq!(p.stats().incomplete, 2);
+    assert_eq!(p.stats().incomplete_by.lost, 2);
 }

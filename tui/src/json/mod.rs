@@ -287,12 +287,16 @@ pub fn summary_line(s: &CaptureStats) -> String {
         .map(|r| format!("; most drops: {} ({})", r.short(), r.hint()))
         .unwrap_or_default();
     format!(
-        "apitop: {} exchanges, {} connections ({} not HTTP), {} incomplete, drops: {} \
-         (ring buffer full {}, truncated {} bytes, unreadable {}, kernel map full {}, out of order {}, evicted connections {}), decode errors {}{}{}",
+        "apitop: {} exchanges, {} connections ({} not HTTP), {} incomplete (lost in capture {}, \
+         connection closed {}, capture ended {}, other {}), drops: {} (ring buffer full {}, truncated {} bytes, unreadable {}, kernel map full {}, out of order {}, evicted connections {}), decode errors {}{}{}",
         s.exchanges,
         s.connections,
         s.opaque_connections,
         s.incomplete,
+        s.incomplete_by.lost,
+        s.incomplete_by.closed,
+        s.incomplete_by.capture_ended,
+        s.incomplete_by.other,
         s.drops(),
         s.losses.ring_full,
         s.losses.truncated_bytes,
