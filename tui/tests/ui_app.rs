@@ -438,7 +438,7 @@ fn tab_cycles_panes_and_toggles_hide_them() {
     code(&mut a, KeyCode::Tab);
     code(&mut a, KeyCode::Tab);
     assert_eq!(a.focus(), Pane::List, "list and detail only");
-    key(&mut a, 'd');
+    key(&mut a, 'D');
     code(&mut a, KeyCode::Tab);
     assert_eq!(a.focus(), Pane::List, "the list alone");
     key(&mut a, 'q');
@@ -627,4 +627,113 @@ fn the_status_bar_shows_memory_use_and_body_evictions() {
         status.contains(&format!("evicted 0 · bodies {bodies}")),
         "{status}"
     );
+}
+
+/// `m` marks, `M` shows only the marked (and back), a new arrival stays out of that view.
+#[test]
+fn marks_and_the_marked_only_view() {
+    let mut a = app();
+    feed(&mut a, sample().into_iter().take(6));
+    key(&mut a, 'g');
+    key(&mut a, 'm');
+    key(&mut a, 'j');
+    key(&mut a, 'j');
+    key(&mut a, 'm');
+    assert_eq!(a.store().marked(), 2);
+    let screen = text(&render(&mut a, 120, 20));
+    let marked_rows: Vec<&str> = screen.lines().filter(|l| l.contains("│●")).collect();
+    assert_eq!(marked_rows.len(), 2, "{screen}");
+    assert!(marked_rows[1].contains("POST"), "{screen}");
+    assert!(screen.contains("2 marked"), "{screen}");
+    key(&mut a, 'M');
+    assert!(a.only_marked());
+    assert_eq!(a.visible_ids(), [1, 3]);
+    feed(&mut a, sample().into_iter().skip(6));
+    assert_eq!(a.visible_ids(), [1, 3], "new exchanges are not marked");
+    // Unmarking in the marked view takes it out of the view.
+    key(&mut a, 'g');
+    key(&mut a, 'm');
+    assert_eq!(a.visible_ids(), [3]);
+    key(&mut a, 'M');
+    assert!(!a.only_marked());
+    assert_eq!(a.visible_ids(), [1, 2, 3, 4, 5, 6, 7, 8]);
+    // The filter and the marked view combine.
+    key(&mut a, '/');
+    typ(&mut a, "~m GET");
+    code(&mut a, KeyCode::Enter);
+    key(&mut a, 'M');
+    assert_eq!(a.visible_ids(), Vec::<u64>::new(), "3 is a POST");
+    key(&mut a, 'M');
+    // With nothing marked, M says so and changes nothing.
+    let mut b = app();
+    feed(&mut b, sample());
+    key(&mut b, 'M');
+    assert!(!b.only_marked());
+    assert!(b.notice().is_some_and(|n| n.error));
+}
+
+/// `d` deletes the selected exchange from the list and the endpoint tree; the selection moves
+/// to the next row. `z` clears everything.
+#[test]
+fn delete_and_clear() {
+    let mut a = app();
+    feed(&mut a, sample());
+    // What the endpoint tree counts under the host.
+    let users = |a: &apitop::ui::app::App| {
+        let t = a.tree();
+        let root = t.node(apitop::ui::endpoints::ROOT);
+        root.children
+            .iter()
+            .find(|&&n| t.node(n).segment == "api.example.com")
+            .map(|&n| t.node(n).stats.count)
+    };
+    assert_eq!(users(&a), Some(6));
+    key(&mut a, 'g');
+    key(&mut a, 'j');
+    key(&mut a, 'm');
+    key(&mut a, 'd');
+    assert_eq!(a.visible_ids(), [1, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(a.selected_exchange().map(|e| e.id), Some(3));
+    assert_eq!(users(&a), Some(5), "the tree no longer counts it");
+    assert_eq!(a.store().marked(), 0, "a deleted exchange is not marked");
+    // A re-sort or a filter change does not bring it back.
+    key(&mut a, 'o');
+    key(&mut a, '/');
+    typ(&mut a, "api");
+    code(&mut a, KeyCode::Enter);
+    assert!(!a.visible_ids().contains(&2));
+    key(&mut a, 'z');
+    assert_eq!(a.view_len(), 0);
+    assert!(a.store().is_empty());
+    assert_eq!(users(&a), None);
+    feed(&mut a, sample().into_iter().take(2));
+    assert_eq!(a.view_len(), 2, "capture goes on after a clear");
+}
+
+/// `w` asks for a file name and writes the marked exchanges (or else the shown ones).
+#[test]
+fn write_prompts_for_a_name_and_hands_over_the_marked() {
+    let mut a = app();
+    feed(&mut a, sample());
+    key(&mut a, 'w');
+    assert_eq!(a.mode(), Mode::Prompt);
+    assert_eq!(a.write_prompt().unwrap().what, "8 shown");
+    code(&mut a, KeyCode::Esc);
+    assert_eq!(a.mode(), Mode::List);
+    key(&mut a, 'g');
+    key(&mut a, 'm');
+    key(&mut a, 'G');
+    key(&mut a, 'm');
+    key(&mut a, 'w');
+    assert_eq!(a.write_prompt().unwrap().what, "2 marked");
+    ctrl(&mut a, 'u');
+    typ(&mut a, "/tmp/x.har");
+    let fx = code(&mut a, KeyCode::Enter);
+    let [Effect::Write { path, exchanges }] = &fx[..] else {
+        panic!("one write: {fx:?}");
+    };
+    assert_eq!(path.to_str(), Some("/tmp/x.har"));
+    let ids: Vec<u64> = exchanges.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [1, 8]);
+    assert_eq!(a.mode(), Mode::List);
 }

@@ -127,6 +127,15 @@ pub fn clock(ns: u64, offset_secs: i32) -> String {
     )
 }
 
+/// `20261130-221500`: local date and time for a default file name.
+pub fn file_stamp(ns: u64, offset_secs: i32) -> String {
+    let local = (ns as i64).saturating_add(i64::from(offset_secs) * 1_000_000_000);
+    let iso = crate::json::rfc3339(local.max(0) as u64);
+    // `2026-11-30T22:15:00...`: the digits of the date, then of the time.
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    format!("{}-{}", digits(&iso[..10]), digits(&iso[11..19]))
+}
+
 /// `1,234,567`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();

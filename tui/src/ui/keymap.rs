@@ -11,6 +11,8 @@ pub enum Mode {
     Filter,
     Help,
     Popup,
+    /// The `w` prompt: a file name.
+    Prompt,
 }
 
 impl Mode {
@@ -23,6 +25,7 @@ impl Mode {
             Mode::Filter => "filter bar",
             Mode::Help => "help",
             Mode::Popup => "popup",
+            Mode::Prompt => "write prompt",
         }
     }
 }
@@ -60,7 +63,16 @@ pub enum Action {
     Expand,
     Collapse,
     ToggleExpand,
+    /// Picker: mark a process; list/detail: mark the selected exchange.
     Mark,
+    /// Show only marked exchanges, or all again.
+    OnlyMarked,
+    /// Delete the selected exchange.
+    Delete,
+    /// Forget every exchange.
+    ClearAll,
+    /// Write the marked (or shown) exchanges to a file.
+    Write,
     Attach,
     Detach,
     Refresh,
@@ -148,8 +160,17 @@ const MAIN: &[Binding] = &[
         "sort: time, duration, size, status",
     ),
     b(&[k('v')], Action::Reverse, "reverse sort"),
+    b(&[k('m')], Action::Mark, "mark / unmark exchange"),
+    b(&[k('M')], Action::OnlyMarked, "only marked / all"),
+    b(&[k('d')], Action::Delete, "delete exchange"),
+    b(&[k('z')], Action::ClearAll, "clear all exchanges"),
+    b(
+        &[k('w')],
+        Action::Write,
+        "write marked (or shown) to a .har file",
+    ),
     b(&[k('t')], Action::ToggleTree, "show/hide endpoint tree"),
-    b(&[k('d')], Action::ToggleDetail, "show/hide detail"),
+    b(&[k('D')], Action::ToggleDetail, "show/hide detail"),
     b(&[k('+'), k('=')], Action::Grow, "grow focused pane"),
     b(&[k('-')], Action::Shrink, "shrink focused pane"),
     b(&[k('p')], Action::OpenPicker, "process picker"),
@@ -232,6 +253,14 @@ const FILTER: &[Binding] = &[
     b(&[ctrl('c')], Action::Quit, "quit"),
 ];
 
+const PROMPT: &[Binding] = &[
+    b(&[code(KeyCode::Enter)], Action::Accept, "write the file"),
+    b(&[code(KeyCode::Esc)], Action::Cancel, "cancel"),
+    b(&[code(KeyCode::Backspace)], Action::DeleteBack, "delete"),
+    b(&[ctrl('u')], Action::ClearInput, "clear"),
+    b(&[ctrl('c')], Action::Quit, "quit"),
+];
+
 const HELP: &[Binding] = &[
     b(
         &[code(KeyCode::Esc), k('?'), k('q'), code(KeyCode::F(1))],
@@ -267,6 +296,7 @@ pub fn tables(mode: Mode) -> &'static [&'static [Binding]] {
         Mode::Filter => &[FILTER],
         Mode::Help => &[HELP],
         Mode::Popup => &[POPUP],
+        Mode::Prompt => &[PROMPT],
     }
 }
 

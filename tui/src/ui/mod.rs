@@ -5,6 +5,7 @@ pub mod clipboard;
 pub mod curl;
 pub mod endpoints;
 pub mod evict;
+pub mod export;
 pub mod filter;
 pub mod format;
 pub mod highlight;

@@ -211,6 +211,12 @@ impl EffectCtx {
                         self.start_highlight(gen, text);
                     }
                 }
+                Effect::Write { path, exchanges } => {
+                    let tx = self.internal.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(Msg::Written(super::export::write(&path, &exchanges)));
+                    });
+                }
                 Effect::RefreshProcesses => {
                     let insp = self.inspector.clone();
                     let tx = self.internal.clone();

@@ -105,6 +105,11 @@ pub struct Entry {
     pub ex: Box<Exchange>,
     /// Leaf of the endpoint tree this exchange was counted in.
     pub node: NodeId,
+    /// Marked by the user (`m`): kept for `M` (only marked), `w` (write) and `=` (diff).
+    pub marked: bool,
+    /// Deleted by the user (`d`): out of every view and already taken out of the tree; its
+    /// slot stays (seqs index the store) with its bodies freed, until it is the oldest.
+    pub deleted: bool,
 }
 
 impl Entry {
@@ -145,6 +150,8 @@ pub struct Store {
     pending: Vec<Seq>,
     /// Evictions not yet removed from a non-time-sorted view.
     stale: bool,
+    /// Entries with `marked` set.
+    marked: usize,
 }
 
 impl Store {
@@ -168,6 +175,7 @@ impl Store {
             sort: SortKey::Time,
             pending: Vec::new(),
             stale: false,
+            marked: 0,
         }
     }
 
@@ -229,13 +237,18 @@ impl Store {
         mut gone: impl FnMut(Entry),
     ) -> Seq {
         while self.entries.len() >= self.cap {
-            if let Some(e) = self.pop_oldest() {
+            if let Some(e) = self.pop_oldest().filter(|e| !e.deleted) {
                 gone(e);
             }
         }
         let seq = self.first + self.entries.len() as u64;
         self.bytes += heap_bytes(&ex) + ENTRY_OVERHEAD;
-        self.entries.push_back(Entry { ex, node });
+        self.entries.push_back(Entry {
+            ex,
+            node,
+            marked: false,
+            deleted: false,
+        });
         if matches {
             match self.sort {
                 SortKey::Time => self.view.push_back((0, seq)),
@@ -245,11 +258,84 @@ impl Store {
         while self.bytes > self.max_bytes && self.evict_oldest_body() {}
         while self.bytes > self.max_bytes {
             match self.pop_oldest() {
+                Some(e) if e.deleted => {}
                 Some(e) => gone(e),
                 None => break,
             }
         }
         seq
+    }
+
+    /// Marks or unmarks `seq`; returns whether it is now marked.
+    pub fn toggle_mark(&mut self, seq: Seq) -> bool {
+        let Some(e) = self.get_mut(seq).filter(|e| !e.deleted) else {
+            return false;
+        };
+        e.marked = !e.marked;
+        let now = e.marked;
+        if now {
+            self.marked += 1;
+        } else {
+            self.marked -= 1;
+        }
+        now
+    }
+
+    /// How many exchanges are marked.
+    pub fn marked(&self) -> usize {
+        self.marked
+    }
+
+    /// Unmarks everything.
+    pub fn clear_marks(&mut self) {
+        for e in &mut self.entries {
+            e.marked = false;
+        }
+        self.marked = 0;
+    }
+
+    /// Deletes `seq` at the user's request: `gone` sees it first (to take it out of what was
+    /// counted from it), then it leaves the view and its bodies are freed. False if absent.
+    pub fn delete(&mut self, seq: Seq, gone: impl FnOnce(&Entry)) -> bool {
+        let sort = self.sort;
+        let key = self.sort_key(seq, sort);
+        let Some(e) = self.get_mut(seq).filter(|e| !e.deleted) else {
+            return false;
+        };
+        let before = heap_bytes(&e.ex);
+        gone(e);
+        e.deleted = true;
+        let was_marked = std::mem::take(&mut e.marked);
+        e.ex.request.body = Body::default();
+        if let Some(r) = &mut e.ex.response {
+            r.body = Body::default();
+        }
+        let after = heap_bytes(&e.ex);
+        self.bytes -= before - after;
+        self.marked -= usize::from(was_marked);
+        if let Ok(i) = self.view.binary_search(&key) {
+            self.view.remove(i);
+        }
+        self.pending.retain(|&s| s != seq);
+        true
+    }
+
+    /// Forgets every exchange (`z`). Seqs go on from where they were, so nothing that still
+    /// holds an old one (a cache key) can find a new exchange under it.
+    pub fn clear(&mut self) {
+        self.first += self.entries.len() as u64;
+        self.entries.clear();
+        self.bytes = 0;
+        self.bodies_from = self.first;
+        self.view.clear();
+        self.pending.clear();
+        self.stale = false;
+        self.marked = 0;
+    }
+
+    fn get_mut(&mut self, seq: Seq) -> Option<&mut Entry> {
+        let i = seq.checked_sub(self.first)?;
+        self.entries.get_mut(usize::try_from(i).ok()?)
     }
 
     /// Empties the oldest body still held; false when none is left.
@@ -284,7 +370,9 @@ impl Store {
         let e = self.entries.pop_front()?;
         let gone = self.first;
         self.first += 1;
-        self.evicted += 1;
+        // A deleted entry was the user's doing, not an eviction.
+        self.evicted += u64::from(!e.deleted);
+        self.marked -= usize::from(e.marked);
         self.bytes -= heap_bytes(&e.ex) + ENTRY_OVERHEAD;
         match self.sort {
             SortKey::Time => {
@@ -347,7 +435,7 @@ impl Store {
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| pred(e))
+            .filter(|(_, e)| !e.deleted && pred(e))
             .map(|(i, e)| (e.key(sort), first + i as u64))
             .collect();
         if sort != SortKey::Time {
@@ -479,5 +567,37 @@ mod tests {
         assert!(small >= size_of::<Exchange>());
         assert!(heap_bytes(&ex(1, 1000, 0)) >= small + 1000);
         assert!(heap_bytes(&ex(1, 0, 1000)) >= small + 1000);
+    }
+
+    /// A deleted exchange leaves the view, its bytes and its mark at once; when it later
+    /// leaves the store it is not handed to `gone` again, nor counted as evicted.
+    #[test]
+    fn deleted_exchanges_are_gone_once() {
+        let mut s = Store::with_budget(3, usize::MAX);
+        for i in 0..3 {
+            s.push(ex(i, 1000, 0), 0, true);
+        }
+        assert!(s.toggle_mark(1));
+        let bytes = s.bytes();
+        let mut seen = Vec::new();
+        assert!(s.delete(1, |e| seen.push(e.ex.id)));
+        assert!(!s.delete(1, |_| panic!("twice")), "already deleted");
+        assert_eq!(seen, [1]);
+        assert_eq!(s.marked(), 0);
+        assert!(s.bytes() <= bytes - 1000, "its body is freed");
+        assert_eq!(s.view_len(), 2);
+        assert_eq!(recount(&s), s.bytes());
+        let mut gone = Vec::new();
+        for i in 3..5 {
+            s.push_with(ex(i, 10, 0), 0, true, |e| gone.push(e.ex.id));
+        }
+        assert_eq!(gone, [0], "1 was deleted, not evicted");
+        assert_eq!(s.evicted, 1);
+        s.rebuild(SortKey::Size, |_| true);
+        assert_eq!(s.view_len(), 3);
+        s.clear();
+        assert!(s.is_empty() && s.view_len() == 0 && s.bytes() == 0);
+        let next = s.push(ex(9, 0, 0), 0, true);
+        assert_eq!(next, 5, "seqs go on after a clear");
     }
 }

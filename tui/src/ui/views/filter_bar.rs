@@ -1,5 +1,5 @@
 //! The filter bar: the expression as typed, marked red where it does not compile, with the
-//! filter in force and the drill-down; notices use the same row when the bar is closed.
+//! filter in force and the drill-down; notices and the `w` prompt use the same row.
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -11,6 +11,19 @@ use crate::ui::format::clean;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let p = &app.theme.palette;
+    if let Some(w) = app.write_prompt() {
+        let line = Line::from(vec![
+            Span::styled(
+                format!("write {} to: ", w.what),
+                Style::default().fg(p.accent).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(clean(&w.path).into_owned()),
+            Span::styled("█", Style::default().fg(p.accent)),
+            Span::styled("  Enter writes · Esc cancels", Style::default().fg(p.dim)),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let mut spans = Vec::new();
     if !app.filter_open() {
         if let Some(n) = app.notice() {

@@ -98,6 +98,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     if app.follow() {
         title.push(Span::styled("FOLLOW ", Style::default().fg(p.accent)));
     }
+    let marked = app.store().marked();
+    if app.only_marked() {
+        title.push(Span::styled(
+            format!("MARKED ONLY ({marked}) "),
+            Style::default().fg(p.accent).add_modifier(Modifier::BOLD),
+        ));
+    } else if marked > 0 {
+        title.push(Span::styled(
+            format!("{marked} marked "),
+            Style::default().fg(p.accent),
+        ));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(if focused { p.border_focused } else { p.border }))
@@ -107,10 +119,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     if inner.height == 0 || inner.width == 0 {
         return;
     }
-    let cols = columns(usize::from(inner.width));
-    let header: Vec<Span> = cols
-        .iter()
-        .map(|&(c, w)| {
+    // One cell before the columns for the mark.
+    let cols = columns(usize::from(inner.width).saturating_sub(1));
+    let header: Vec<Span> = std::iter::once(Span::raw(" "))
+        .chain(cols.iter().map(|&(c, w)| {
             let (name, right) = match c {
                 Col::Time => ("TIME", false),
                 Col::Proc => ("PROCESS", false),
@@ -121,7 +133,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
                 Col::Duration => ("DUR", true),
                 Col::Size => ("SIZE", true),
             };
-            let marked = match (c, sort) {
+            let sorted = match (c, sort) {
                 (Col::Time, SortKey::Time)
                 | (Col::Duration, SortKey::Duration)
                 | (Col::Size, SortKey::Size)
@@ -137,9 +149,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
                 format!("{text} "),
                 Style::default()
                     .fg(p.header)
-                    .add_modifier(Modifier::BOLD | marked),
+                    .add_modifier(Modifier::BOLD | sorted),
             )
-        })
+        }))
         .collect();
     let mut lines = vec![Line::from(header)];
     let rows = usize::from(inner.height - 1);
@@ -156,7 +168,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
         let ex = &e.ex;
         let status = ex.response.as_ref().map(|r| r.status);
         let selected = app.selected() == Some(seq);
-        let mut spans = Vec::with_capacity(cols.len());
+        let mut spans = Vec::with_capacity(2 * cols.len() + 1);
+        let mark_style = Style::default().fg(p.accent).add_modifier(Modifier::BOLD);
+        spans.push(match (e.marked, selected) {
+            (true, true) => Span::styled("●", mark_style.bg(p.selected_bg)),
+            (true, false) => Span::styled("●", mark_style),
+            (false, true) => Span::styled(" ", Style::default().bg(p.selected_bg)),
+            (false, false) => Span::raw(" "),
+        });
         for &(c, w) in &cols {
             let (text, style) = match c {
                 Col::Time => (

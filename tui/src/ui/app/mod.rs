@@ -19,6 +19,9 @@ use super::store::{Entry, Seq, SortKey, Store};
 use super::theme::Theme;
 use super::views::detail;
 
+mod manage;
+pub use manage::WritePrompt;
+
 /// Stores at least this large refilter once typing in the filter bar pauses, not per key.
 const REFILTER_DEBOUNCE_FROM: usize = 50_000;
 /// The pause in typing after which a debounced filter is applied.
@@ -96,6 +99,8 @@ pub enum Msg {
     Notice(String),
     /// The capture source ended (end of a recording, or capture stopped).
     CaptureEnded(Option<String>),
+    /// The outcome of an [`Effect::Write`]: what was written, or why not.
+    Written(Result<String, String>),
 }
 
 #[derive(Debug, PartialEq)]
@@ -110,6 +115,11 @@ pub enum Effect {
     },
     /// List processes and answer with `Msg::Processes`.
     RefreshProcesses,
+    /// Write `exchanges` to `path` (`w`), off the UI thread; answered with `Msg::Written`.
+    Write {
+        path: std::path::PathBuf,
+        exchanges: Vec<capture::exchange::Exchange>,
+    },
     Quit,
 }
 
@@ -168,6 +178,10 @@ pub struct App {
     pub(crate) filter_error: Option<FilterError>,
     /// Endpoint-tree drill-down: the list shows this subtree only.
     drill: Option<NodeId>,
+    /// `M`: the list shows marked exchanges only.
+    only_marked: bool,
+    /// The `w` prompt, while open.
+    write_prompt: Option<WritePrompt>,
     selected: Option<Seq>,
     /// Display row of `selected` at the last sync (where to land if it disappears).
     sel_row: usize,
@@ -223,6 +237,8 @@ impl App {
             filter: None,
             filter_error: None,
             drill: None,
+            only_marked: false,
+            write_prompt: None,
             selected: None,
             sel_row: 0,
             list_offset: 0,
@@ -302,6 +318,8 @@ impl App {
                 }
             }
             Msg::Notice(text) => self.notify(text, true),
+            Msg::Written(Ok(text)) => self.notify(text, false),
+            Msg::Written(Err(text)) => self.notify(text, true),
             Msg::CaptureEnded(why) => {
                 let text = why.unwrap_or_else(|| "capture ended".into());
                 self.notify(text.clone(), false);
@@ -386,7 +404,9 @@ impl App {
     }
 
     fn matches_parts(&self, ex: &capture::exchange::Exchange, node: NodeId) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.matches(ex))
+        // A new exchange is never marked: a marked-only view does not show it.
+        !self.only_marked
+            && self.filter.as_ref().is_none_or(|f| f.matches(ex))
             && self.drill.is_none_or(|d| self.tree.is_within(node, d))
     }
 
@@ -426,6 +446,8 @@ impl App {
             Mode::Popup
         } else if self.help.is_some() {
             Mode::Help
+        } else if self.write_prompt.is_some() {
+            Mode::Prompt
         } else if self.filter_open {
             Mode::Filter
         } else if self.picker.is_some() {
@@ -476,6 +498,7 @@ impl App {
             }
             (Mode::Help, _) => {}
             (Mode::Filter, a) => self.filter_key(a, k),
+            (Mode::Prompt, a) => self.write_key(a, k, fx),
             (Mode::Picker, a) => self.picker_key(a, k, fx),
             (_, Some(a)) => self.main_action(a, fx),
             (_, None) => {}
@@ -564,33 +587,43 @@ impl App {
     }
 
     fn rebuild(&mut self, tree_stats: bool) {
+        self.rebuild_sorted(self.store.sort(), tree_stats);
+    }
+
+    /// The view from scratch under `sort`; with `tree_stats`, the tree's filtered stats too.
+    fn rebuild_sorted(&mut self, sort: SortKey, tree_stats: bool) {
         let filter = self.filter.as_ref();
         let drill = self.drill;
         let tree = &self.tree;
         let mut stats =
             (tree_stats && filter.is_some()).then(|| vec![Stats::default(); tree.len()]);
-        let in_view =
-            |e: &Entry, filtered: bool| filtered && drill.is_none_or(|d| tree.is_within(e.node, d));
-        self.store.rebuild(self.store.sort(), |e| {
+        let only_marked = self.only_marked;
+        self.store.rebuild(sort, |e| {
             let m = filter.is_none_or(|f| f.matches(&e.ex));
             if let (true, Some(s)) = (m, stats.as_mut()) {
                 for n in tree.path_to_root(e.node) {
                     s[n as usize].add(&e.ex);
                 }
             }
-            in_view(e, m)
+            shown(e, m, only_marked, drill, tree)
         });
-        // The newest match: scan back from the newest exchange (usually a few steps).
-        let newest = self
-            .store
-            .iter()
-            .rev()
-            .find(|(_, e)| in_view(e, filter.is_none_or(|f| f.matches(&e.ex))))
-            .map(|(s, _)| s);
-        self.newest_match = newest;
         if tree_stats {
             self.tree_filtered = stats;
         }
+        self.newest_match = self.newest_in_view();
+    }
+
+    /// The newest exchange in the view: scans back from the newest (usually a few steps).
+    fn newest_in_view(&self) -> Option<Seq> {
+        let (filter, drill, tree) = (self.filter.as_ref(), self.drill, &self.tree);
+        self.store
+            .iter()
+            .rev()
+            .find(|(_, e)| {
+                let matched = filter.is_none_or(|f| f.matches(&e.ex));
+                shown(e, matched, self.only_marked, drill, tree)
+            })
+            .map(|(s, _)| s)
     }
 
     fn picker_key(&mut self, action: Option<Action>, k: KeyEvent, fx: &mut Vec<Effect>) {
@@ -726,6 +759,11 @@ impl App {
                 }
             }
             Action::Copy => self.copy(fx),
+            Action::Mark => self.toggle_mark(),
+            Action::OnlyMarked => self.toggle_only_marked(),
+            Action::Delete => self.delete_selected(),
+            Action::ClearAll => self.clear_all(),
+            Action::Write => self.open_write(),
             Action::Follow => {
                 self.follow = !self.follow;
                 if self.follow {
@@ -825,13 +863,7 @@ impl App {
     }
 
     fn resort(&mut self, sort: SortKey) {
-        let filter = self.filter.as_ref();
-        let drill = self.drill;
-        let tree = &self.tree;
-        self.store.rebuild(sort, |e| {
-            filter.is_none_or(|f| f.matches(&e.ex))
-                && drill.is_none_or(|d| tree.is_within(e.node, d))
-        });
+        self.rebuild_sorted(sort, false);
     }
 
     fn copy(&mut self, fx: &mut Vec<Effect>) {
@@ -1125,6 +1157,20 @@ impl App {
     pub fn should_quit(&self) -> bool {
         self.quit
     }
+}
+
+/// Whether the list shows entry `e`; `matched`: it passes the filter.
+fn shown(
+    e: &Entry,
+    matched: bool,
+    only_marked: bool,
+    drill: Option<NodeId>,
+    tree: &EndpointTree,
+) -> bool {
+    !e.deleted
+        && matched
+        && (!only_marked || e.marked)
+        && drill.is_none_or(|d| tree.is_within(e.node, d))
 }
 
 fn splice(d: &mut DetailCache, body: Vec<Line<'static>>) {
