@@ -80,6 +80,10 @@ pub struct Exchange {
     pub start: UnixNanos,
     /// When the last byte of the response was seen.
     pub end: Option<UnixNanos>,
+    /// When the request's last byte was seen (None if it never ended, or is not known).
+    pub request_end: Option<UnixNanos>,
+    /// When the response's first byte was seen (None without a response).
+    pub response_start: Option<UnixNanos>,
     /// Why the exchange is incomplete, if it is (`"connection closed"`, `"capture ended"`, ...).
     pub error: Option<String>,
 }

@@ -45,6 +45,10 @@ pub struct Completed {
     pub start: UnixNanos,
     /// Time of the last byte of the response.
     pub end: Option<UnixNanos>,
+    /// Time of the call that ended the request.
+    pub request_end: Option<UnixNanos>,
+    /// Time of the first byte of the response.
+    pub response_start: Option<UnixNanos>,
     /// Why incomplete, if it is.
     pub error: Option<String>,
 }
@@ -283,7 +287,10 @@ struct Pending {
     request: Request,
     start: UnixNanos,
     body_done: bool,
-    response: Option<(Response, UnixNanos)>,
+    /// Time of the call that ended the request.
+    request_end: Option<UnixNanos>,
+    /// The response with the times of its first and last bytes.
+    response: Option<(Response, UnixNanos, UnixNanos)>,
     error: Option<String>,
 }
 
@@ -764,6 +771,7 @@ impl Http1Conn {
             request: req,
             start,
             body_done: false,
+            request_end: None,
             response: None,
             error: None,
         });
@@ -970,6 +978,7 @@ impl Http1Conn {
                 if let Some(p) = self.pending.back_mut() {
                     p.request.body = body;
                     p.body_done = true;
+                    p.request_end = Some(end);
                     p.error = p.error.take().or(error);
                 }
             }
@@ -979,7 +988,7 @@ impl Http1Conn {
                 let waiting = if msg.paired { self.waiting() } else { None };
                 match waiting {
                     Some(p) => {
-                        p.response = Some((resp, end));
+                        p.response = Some((resp, msg.start, end));
                         p.error = p.error.take().or(error);
                     }
                     None => self.ready.push(Completed {
@@ -988,6 +997,8 @@ impl Http1Conn {
                         response: Some(resp),
                         start: msg.start,
                         end: Some(end),
+                        request_end: None,
+                        response_start: Some(msg.start),
                         error: Some(
                             error.unwrap_or_else(|| "response without a captured request".into()),
                         ),
@@ -1014,9 +1025,9 @@ impl Http1Conn {
 
 /// Turns a queue entry into a result; `reason` explains a missing response.
 fn completed(role: Role, p: Pending, reason: &str) -> Completed {
-    let (response, end) = match p.response {
-        Some((r, end)) => (Some(r), Some(end)),
-        None => (None, None),
+    let (response, response_start, end) = match p.response {
+        Some((r, first, end)) => (Some(r), Some(first), Some(end)),
+        None => (None, None, None),
     };
     let error = match (&response, p.error) {
         (_, Some(e)) => Some(e),
@@ -1029,6 +1040,8 @@ fn completed(role: Role, p: Pending, reason: &str) -> Completed {
         response,
         start: p.start,
         end,
+        request_end: p.request_end,
+        response_start,
         error,
     }
 }

@@ -235,6 +235,8 @@ mod tests {
             }),
             start: 0,
             end: None,
+            request_end: None,
+            response_start: None,
             error: None,
         };
         mask_exchange(&mut x);

@@ -73,6 +73,8 @@ struct Done {
     response: Option<Response>,
     start: UnixNanos,
     end: Option<UnixNanos>,
+    request_end: Option<UnixNanos>,
+    response_start: Option<UnixNanos>,
     error: Option<String>,
     /// An HTTP/2 stream a peer reset: what it carried ended there, by the peers' choice.
     reset: bool,
@@ -88,6 +90,8 @@ impl From<http1::Completed> for Done {
             response: c.response,
             start: c.start,
             end: c.end,
+            request_end: c.request_end,
+            response_start: c.response_start,
             error: c.error,
             reset: false,
         }
@@ -108,6 +112,8 @@ impl From<http2::Http2Completed> for Done {
             response: c.response,
             start: c.start,
             end: c.end,
+            request_end: c.request_end,
+            response_start: c.response_start,
             error,
             reset: c.reset.is_some(),
         }
@@ -548,6 +554,8 @@ impl Pipeline {
                 response: done.response,
                 start: done.start,
                 end: done.end,
+                request_end: done.request_end,
+                response_start: done.response_start,
                 error: done.error,
             })));
         }

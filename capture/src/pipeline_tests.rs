@@ -396,3 +396,31 @@ fn a_whole_call_lost_is_a_gap_not_a_splice() {
     assert_eq!(p.stats().incomplete, 2);
     assert_eq!(p.stats().incomplete_by.lost, 2);
 }
+
+/// HTTP/1.1: the request ends with the call that completes its body; the response starts with
+/// the call carrying its head and ends with its last byte's.
+#[test]
+fn http1_request_end_and_response_start() {
+    use Direction::*;
+    let mut p = Pipeline::new(Limits::default());
+    let mut out = run(
+        &mut p,
+        vec![
+            call(
+                10,
+                1,
+                Write,
+                b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab",
+            ),
+            call(12, 1, Write, b"cd"),
+            call(20, 1, Read, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"),
+            call(25, 1, Read, b"okok"),
+        ],
+    );
+    p.finish(30, &mut out);
+    let x = exchanges(&out)[0];
+    assert_eq!(
+        (x.start, x.request_end, x.response_start, x.end),
+        (10, Some(12), Some(20), Some(25))
+    );
+}

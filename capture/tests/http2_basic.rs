@@ -580,3 +580,41 @@ fn lowered_table_size_binds_only_after_the_ack() {
     let paths: Vec<&str> = out.iter().map(|x| x.request.target.as_str()).collect();
     assert_eq!(paths, ["/before-ack", "/after-ack"]);
 }
+
+/// The times a detail pane and a HAR need: the request's end (its END_STREAM), the response's
+/// first frame and its last, each from the call that carried it.
+#[test]
+fn request_end_and_response_start_are_the_frames_times() {
+    let mut t = Transcript::new(true).handshake();
+    let post = [
+        (":method", "POST"),
+        (":scheme", "https"),
+        (":authority", "api.example.com"),
+        (":path", "/v1/items"),
+    ];
+    let h = t.client.headers(1, &post, false);
+    t.client_sends(h); // call 4
+    t.client_sends(data(1, b"{\"a\":1}", true, 16_384)); // 5: END_STREAM
+    let h = t.server.headers(1, &[(":status", "201")], false);
+    t.server_sends(h); // 6
+    t.server_sends(data(1, b"ok", false, 16_384)); // 7
+    t.server_sends(data(1, b"", true, 16_384)); // 8
+    let mut conn = Http2Conn::new(Limits::default());
+    let out = decode_with(&mut conn, &t.calls);
+    assert_eq!(out.len(), 1);
+    let x = &out[0];
+    assert_eq!(
+        (x.start, x.request_end, x.response_start, x.end),
+        (4, Some(5), Some(6), Some(8))
+    );
+    // A GET ends with its HEADERS frame.
+    let mut t = Transcript::new(true).handshake();
+    t.request(1, &as_refs(&get("/")), None); // 4
+    t.response(1, &[(":status", "200")], b"x"); // 5
+    let out = decode_with(&mut Http2Conn::new(Limits::default()), &t.calls);
+    let x = &out[0];
+    assert_eq!(
+        (x.start, x.request_end, x.response_start, x.end),
+        (4, Some(4), Some(5), Some(5))
+    );
+}

@@ -99,6 +99,8 @@ fn exchange(i: u64) -> Exchange {
         }),
         start: 1_700_000_000_000_000_000 + i * 1_000_000,
         end: Some(1_700_000_000_000_000_000 + i * 1_000_000 + (i * 7919 % 900 + 1) * 1_000_000),
+        request_end: None,
+        response_start: None,
         error: None,
     }
 }

@@ -69,6 +69,10 @@ pub struct Http2Completed {
     pub start: UnixNanos,
     /// Time of the last response frame (None without a response).
     pub end: Option<UnixNanos>,
+    /// Time of the request's END_STREAM (None if not seen).
+    pub request_end: Option<UnixNanos>,
+    /// Time of the response's HEADERS frame (None without a response).
+    pub response_start: Option<UnixNanos>,
     /// Why incomplete, if it is.
     pub error: Option<String>,
     /// The RST_STREAM error code name (`CANCEL`, ...), if the stream was reset.
@@ -881,6 +885,7 @@ impl Http2Conn {
         self.make_room();
         let mut s = Stream::new(headers, start, &self.limits);
         s.req_done = end_stream;
+        s.request_end = end_stream.then_some(start);
         self.streams.insert(id, s);
     }
 
@@ -912,6 +917,7 @@ impl Http2Conn {
             if !s.response_head(headers, &limits) {
                 return;
             }
+            s.response_start = Some(start);
         } else if let Some(r) = s.response.as_mut() {
             r.trailers.extend(headers);
         }
@@ -932,6 +938,7 @@ impl Http2Conn {
         };
         if request_side {
             s.req_done = true;
+            s.request_end = Some(ts);
         } else {
             // END_STREAM before a final response head: nothing to wait for either way.
             s.resp_done = true;

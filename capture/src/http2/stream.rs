@@ -17,6 +17,10 @@ pub(super) struct Stream {
     pub start: UnixNanos,
     /// Time of the last response frame.
     pub end: Option<UnixNanos>,
+    /// Time of the request's END_STREAM.
+    pub request_end: Option<UnixNanos>,
+    /// Time of the final response's HEADERS frame.
+    pub response_start: Option<UnixNanos>,
     /// Set when the request was never captured.
     pub note: Option<String>,
     /// A request body decoded elsewhere (the HTTP/1.1 upgrade request's).
@@ -35,6 +39,8 @@ impl Stream {
             resp_done: false,
             start,
             end: None,
+            request_end: None,
+            response_start: None,
             note: None,
             preset_body: None,
         }
@@ -121,7 +127,8 @@ impl Stream {
             }
             r
         });
-        let end = if response.is_some() { self.end } else { None };
+        let has_response = response.is_some();
+        let end = if has_response { self.end } else { None };
         Http2Completed {
             role,
             stream_id,
@@ -129,6 +136,8 @@ impl Stream {
             response,
             start: self.start,
             end,
+            request_end: self.request_end,
+            response_start: self.response_start.filter(|_| has_response),
             error: error.or(self.note),
             reset,
         }

@@ -390,6 +390,8 @@ mod tests {
             }),
             start: 1_700_000_000_000_000_000,
             end: Some(1_700_000_000_002_500_000),
+            request_end: None,
+            response_start: None,
             error: Some("stopped".into()),
         }
     }

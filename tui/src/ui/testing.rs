@@ -40,6 +40,8 @@ pub fn ex(id: u64, host: &str, path: &str, body_len: usize, header_len: usize) -
         start: id * 1_000_000,
         // Durations vary so that the latency histogram has more than one bucket to take back.
         end: Some(id * 1_000_000 + 1_000 * (1 + id % 50)),
+        request_end: None,
+        response_start: None,
         error: None,
     })
 }

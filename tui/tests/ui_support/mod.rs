@@ -63,6 +63,9 @@ pub fn ex(
         }),
         start,
         end: status.map(|_| start + dur_ms * 1_000_000),
+        // Sent at once; the response's first byte at half the duration.
+        request_end: Some(start),
+        response_start: status.map(|_| start + dur_ms * 500_000),
         error: if status.is_none() {
             Some("connection closed".into())
         } else {

@@ -129,9 +129,11 @@ pub fn build(
         (Some(l), Some(r)) => format!(" · {} → {}", clean(l), clean(r)),
         _ => String::new(),
     };
+    // Clients number their streams 1, 3, 5...: the id says the stream's place on its
+    // connection even when the capture began after the connection did.
     let stream = ex
         .stream_id
-        .map(|s| format!(" stream {s}"))
+        .map(|s| format!(" stream {s} ({} on it)", ordinal(s.div_ceil(2))))
         .unwrap_or_default();
     lines.push(Line::styled(
         format!(
@@ -151,6 +153,10 @@ pub fn build(
         Span::styled(" · took ", dim),
         Span::raw(format::duration(ex.duration_ns())),
     ];
+    for (what, ns) in phases(ex) {
+        timing.push(Span::styled(format!(" · {what} "), dim));
+        timing.push(Span::raw(format::duration(Some(ns))));
+    }
     if let Some(e) = &ex.error {
         timing.push(Span::styled(
             format!(" · {}", clean(e)),
@@ -215,6 +221,38 @@ fn protocol(ex: &Exchange) -> &'static str {
         (capture::exchange::Protocol::Http2, true) => "HTTP/2 over TLS",
         (capture::exchange::Protocol::Http2, false) => "HTTP/2 (cleartext)",
     }
+}
+
+/// The phases of an exchange from its capture times, as far as they are known: `send` (first
+/// to last request byte), `wait` (last request byte to first response byte), `receive` (first
+/// to last response byte), and `first byte` (from the start) when the request's end is not known.
+pub fn phases(ex: &Exchange) -> Vec<(&'static str, u64)> {
+    let mut out = Vec::new();
+    let (start, req_end, resp_start) = (ex.start, ex.request_end, ex.response_start);
+    if let Some(r) = req_end {
+        out.push(("send", r.saturating_sub(start)));
+    }
+    match (req_end, resp_start) {
+        (Some(r), Some(f)) => out.push(("wait", f.saturating_sub(r))),
+        (None, Some(f)) => out.push(("first byte", f.saturating_sub(start))),
+        _ => {}
+    }
+    if let (Some(f), Some(e)) = (resp_start, ex.end) {
+        out.push(("receive", e.saturating_sub(f)));
+    }
+    out
+}
+
+/// `1st`, `2nd`, `3rd`, `11th`...
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 fn push_headers(lines: &mut Vec<Line<'static>>, headers: &[(String, String)], theme: &Theme) {
@@ -523,5 +561,41 @@ mod tests {
             "{shown}"
         );
         assert!(!shown.contains("no body"), "{shown}");
+    }
+
+    #[test]
+    fn phases_follow_the_capture_times() {
+        let mut x = *crate::ui::testing::ex(1, "h", "/", 0, 0);
+        x.start = 1_000;
+        x.request_end = Some(1_500);
+        x.response_start = Some(41_500);
+        x.end = Some(51_500);
+        assert_eq!(
+            phases(&x),
+            [("send", 500), ("wait", 40_000), ("receive", 10_000)]
+        );
+        // The request's end unknown: the first byte is timed from the start.
+        x.request_end = None;
+        assert_eq!(phases(&x), [("first byte", 40_500), ("receive", 10_000)]);
+        // No response: only what the request did.
+        x.request_end = Some(1_500);
+        x.response_start = None;
+        x.end = None;
+        assert_eq!(phases(&x), [("send", 500)]);
+    }
+
+    #[test]
+    fn ordinals() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111]
+            .into_iter()
+            .map(ordinal)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st",
+                "111th"
+            ]
+        );
     }
 }
