@@ -737,3 +737,51 @@ fn write_prompts_for_a_name_and_hands_over_the_marked() {
     assert_eq!(ids, [1, 8]);
     assert_eq!(a.mode(), Mode::List);
 }
+
+/// `s` opens a table per endpoint template of what the list shows; columns sort, presets
+/// pick slow and big, Enter drills the list into the endpoint, and the view follows the filter.
+#[test]
+fn stats_view_per_endpoint() {
+    let mut a = app();
+    feed(&mut a, sample());
+    key(&mut a, 's');
+    assert_eq!(a.mode(), Mode::Stats);
+    let templates = |a: &apitop::ui::app::App| -> Vec<(String, u64)> {
+        a.stats_view()
+            .unwrap()
+            .rows
+            .iter()
+            .map(|r| (r.template.clone(), r.count))
+            .collect()
+    };
+    // By count: /users/{id} holds 2 (42, 43) + the DELETE of 44.
+    let rows = templates(&a);
+    assert_eq!(rows[0], ("api.example.com/users/{id}".to_string(), 3));
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    // Slow: the 1.5 s token call first.
+    key(&mut a, 'S');
+    assert_eq!(templates(&a)[0].0, "auth.example.org/oauth/token");
+    // Big: the JSON body of /users/42 first.
+    key(&mut a, 'B');
+    assert_eq!(templates(&a)[0].0, "api.example.com/users/{id}");
+    let screen = text(&render(&mut a, 120, 24));
+    assert!(screen.contains("Stats per endpoint"), "{screen}");
+    assert!(
+        screen.contains("latency of api.example.com/users/{id}"),
+        "{screen}"
+    );
+    // Enter: the list shows that endpoint's exchanges.
+    code(&mut a, KeyCode::Enter);
+    assert_eq!(a.mode(), Mode::List);
+    assert_eq!(a.visible_ids(), [1, 2, 5]);
+    code(&mut a, KeyCode::Esc);
+    // The view follows the filter.
+    key(&mut a, '/');
+    typ(&mut a, "~c 5xx");
+    code(&mut a, KeyCode::Enter);
+    key(&mut a, 's');
+    let rows = templates(&a);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    key(&mut a, 'q');
+    assert_eq!(a.mode(), Mode::List);
+}

@@ -274,3 +274,11 @@ fn light_theme_and_user_override() {
         "no dark selection colour"
     );
 }
+
+#[test]
+fn stats_view_with_sparkline() {
+    let mut a = main_app();
+    key(&mut a, 's');
+    key(&mut a, 'S');
+    insta::assert_snapshot!(format!("{:?}", render(&mut a, 140, 24)));
+}

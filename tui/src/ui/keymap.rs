@@ -13,6 +13,8 @@ pub enum Mode {
     Popup,
     /// The `w` prompt: a file name.
     Prompt,
+    /// The stats view (`s`).
+    Stats,
 }
 
 impl Mode {
@@ -26,6 +28,7 @@ impl Mode {
             Mode::Help => "help",
             Mode::Popup => "popup",
             Mode::Prompt => "write prompt",
+            Mode::Stats => "stats view",
         }
     }
 }
@@ -73,6 +76,12 @@ pub enum Action {
     ClearAll,
     /// Write the marked (or shown) exchanges to a file.
     Write,
+    /// Open the stats view.
+    Stats,
+    /// Stats view: sort by p99 latency.
+    SlowPreset,
+    /// Stats view: sort by response bytes.
+    BigPreset,
     Attach,
     Detach,
     Refresh,
@@ -169,6 +178,7 @@ const MAIN: &[Binding] = &[
         Action::Write,
         "write marked (or shown) to a .har file",
     ),
+    b(&[k('s')], Action::Stats, "stats per endpoint"),
     b(&[k('t')], Action::ToggleTree, "show/hide endpoint tree"),
     b(&[k('D')], Action::ToggleDetail, "show/hide detail"),
     b(&[k('+'), k('=')], Action::Grow, "grow focused pane"),
@@ -261,6 +271,34 @@ const PROMPT: &[Binding] = &[
     b(&[ctrl('c')], Action::Quit, "quit"),
 ];
 
+const STATS: &[Binding] = &[
+    b(
+        &[code(KeyCode::Enter)],
+        Action::Enter,
+        "list this endpoint's exchanges",
+    ),
+    b(
+        &[k('>'), code(KeyCode::Right), k('l')],
+        Action::NextTab,
+        "sort by the next column",
+    ),
+    b(
+        &[k('<'), code(KeyCode::Left), k('h')],
+        Action::PrevTab,
+        "sort by the previous column",
+    ),
+    b(&[k('v')], Action::Reverse, "reverse sort"),
+    b(&[k('S')], Action::SlowPreset, "slow: sort by p99"),
+    b(&[k('B')], Action::BigPreset, "big: sort by response bytes"),
+    b(
+        &[code(KeyCode::Esc), k('q'), k('s')],
+        Action::Close,
+        "close stats",
+    ),
+    b(&[k('?')], Action::Help, "help"),
+    b(&[ctrl('c')], Action::Quit, "quit"),
+];
+
 const HELP: &[Binding] = &[
     b(
         &[code(KeyCode::Esc), k('?'), k('q'), code(KeyCode::F(1))],
@@ -297,6 +335,7 @@ pub fn tables(mode: Mode) -> &'static [&'static [Binding]] {
         Mode::Help => &[HELP],
         Mode::Popup => &[POPUP],
         Mode::Prompt => &[PROMPT],
+        Mode::Stats => &[STATS, MOVE],
     }
 }
 

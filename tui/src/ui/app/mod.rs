@@ -20,7 +20,9 @@ use super::theme::Theme;
 use super::views::detail;
 
 mod manage;
+mod stats_view;
 pub use manage::WritePrompt;
+pub use stats_view::StatsView;
 
 /// Stores at least this large refilter once typing in the filter bar pauses, not per key.
 const REFILTER_DEBOUNCE_FROM: usize = 50_000;
@@ -178,10 +180,15 @@ pub struct App {
     pub(crate) filter_error: Option<FilterError>,
     /// Endpoint-tree drill-down: the list shows this subtree only.
     drill: Option<NodeId>,
+    /// The drill-down came from the stats view: the node's own exchanges, not its subtree's,
+    /// so that the list holds what the row counted.
+    drill_exact: bool,
     /// `M`: the list shows marked exchanges only.
     only_marked: bool,
     /// The `w` prompt, while open.
     write_prompt: Option<WritePrompt>,
+    /// The stats view, while open.
+    stats_view: Option<StatsView>,
     selected: Option<Seq>,
     /// Display row of `selected` at the last sync (where to land if it disappears).
     sel_row: usize,
@@ -237,8 +244,10 @@ impl App {
             filter: None,
             filter_error: None,
             drill: None,
+            drill_exact: false,
             only_marked: false,
             write_prompt: None,
+            stats_view: None,
             selected: None,
             sel_row: 0,
             list_offset: 0,
@@ -407,7 +416,7 @@ impl App {
         // A new exchange is never marked: a marked-only view does not show it.
         !self.only_marked
             && self.filter.as_ref().is_none_or(|f| f.matches(ex))
-            && self.drill.is_none_or(|d| self.tree.is_within(node, d))
+            && in_drill(&self.tree, node, self.drill_spec())
     }
 
     fn tick(&mut self, now: UnixNanos) {
@@ -429,6 +438,7 @@ impl App {
             self.refilter_due = None;
             self.rebuild_view_and_tree();
         }
+        self.refresh_stats();
     }
 
     fn notify(&mut self, text: String, error: bool) {
@@ -448,6 +458,8 @@ impl App {
             Mode::Help
         } else if self.write_prompt.is_some() {
             Mode::Prompt
+        } else if self.stats_view.is_some() {
+            Mode::Stats
         } else if self.filter_open {
             Mode::Filter
         } else if self.picker.is_some() {
@@ -499,6 +511,8 @@ impl App {
             (Mode::Help, _) => {}
             (Mode::Filter, a) => self.filter_key(a, k),
             (Mode::Prompt, a) => self.write_key(a, k, fx),
+            (Mode::Stats, Some(Action::Help)) => self.help = Some((Mode::Stats, 0)),
+            (Mode::Stats, a) => self.stats_key(a),
             (Mode::Picker, a) => self.picker_key(a, k, fx),
             (_, Some(a)) => self.main_action(a, fx),
             (_, None) => {}
@@ -593,7 +607,7 @@ impl App {
     /// The view from scratch under `sort`; with `tree_stats`, the tree's filtered stats too.
     fn rebuild_sorted(&mut self, sort: SortKey, tree_stats: bool) {
         let filter = self.filter.as_ref();
-        let drill = self.drill;
+        let drill = self.drill_spec();
         let tree = &self.tree;
         let mut stats =
             (tree_stats && filter.is_some()).then(|| vec![Stats::default(); tree.len()]);
@@ -615,7 +629,7 @@ impl App {
 
     /// The newest exchange in the view: scans back from the newest (usually a few steps).
     fn newest_in_view(&self) -> Option<Seq> {
-        let (filter, drill, tree) = (self.filter.as_ref(), self.drill, &self.tree);
+        let (filter, drill, tree) = (self.filter.as_ref(), self.drill_spec(), &self.tree);
         self.store
             .iter()
             .rev()
@@ -764,6 +778,7 @@ impl App {
             Action::Delete => self.delete_selected(),
             Action::ClearAll => self.clear_all(),
             Action::Write => self.open_write(),
+            Action::Stats => self.open_stats(),
             Action::Follow => {
                 self.follow = !self.follow;
                 if self.follow {
@@ -792,6 +807,7 @@ impl App {
                 Pane::Tree => {
                     if let Some(n) = self.tree_sel {
                         self.drill = Some(n);
+                        self.drill_exact = false;
                         self.rebuild_view();
                         let t = self.tree.template(n);
                         self.notify(format!("list limited to {t} (Esc clears)"), false);
@@ -1102,6 +1118,10 @@ impl App {
     pub fn drill(&self) -> Option<NodeId> {
         self.drill
     }
+
+    fn drill_spec(&self) -> Option<(NodeId, bool)> {
+        self.drill.map(|d| (d, self.drill_exact))
+    }
     pub fn filter_text(&self) -> &str {
         &self.filter_text
     }
@@ -1164,13 +1184,19 @@ fn shown(
     e: &Entry,
     matched: bool,
     only_marked: bool,
-    drill: Option<NodeId>,
+    drill: Option<(NodeId, bool)>,
     tree: &EndpointTree,
 ) -> bool {
-    !e.deleted
-        && matched
-        && (!only_marked || e.marked)
-        && drill.is_none_or(|d| tree.is_within(e.node, d))
+    !e.deleted && matched && (!only_marked || e.marked) && in_drill(tree, e.node, drill)
+}
+
+/// Whether an exchange counted at `node` is in the drill-down `(node, exact)`, if any.
+fn in_drill(tree: &EndpointTree, node: NodeId, drill: Option<(NodeId, bool)>) -> bool {
+    match drill {
+        None => true,
+        Some((d, true)) => node == d,
+        Some((d, false)) => tree.is_within(node, d),
+    }
 }
 
 fn splice(d: &mut DetailCache, body: Vec<Line<'static>>) {

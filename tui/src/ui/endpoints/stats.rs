@@ -48,6 +48,24 @@ impl Latency {
         self.count
     }
 
+    /// The slowest recorded (not rewound by [`Latency::unrecord`]).
+    pub fn max(&self) -> Option<u64> {
+        (self.count > 0).then_some(self.max)
+    }
+
+    /// Counts per bucket from the fastest present to the slowest present, with each bucket's
+    /// upper bound in ns: the latency histogram's shape for a sparkline.
+    pub fn histogram(&self) -> Vec<(u64, u32)> {
+        let first = self.buckets.iter().position(|&n| n > 0);
+        let last = self.buckets.iter().rposition(|&n| n > 0);
+        let (Some(first), Some(last)) = (first, last) else {
+            return Vec::new();
+        };
+        (first..=last)
+            .map(|i| (bucket_upper(i), self.buckets[i]))
+            .collect()
+    }
+
     /// Quantile `q` (0..=1) in ns: the middle of the bucket holding it, within [min, max].
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.count == 0 {
@@ -71,6 +89,11 @@ fn bucket_of(ns: u64) -> usize {
     }
     let i = (LAT_PER_DOUBLING * (ns as f64 / LAT_BASE_NS).log2()).ceil() as usize;
     i.min(LAT_BUCKETS - 1)
+}
+
+/// Upper bound of bucket `i`.
+fn bucket_upper(i: usize) -> u64 {
+    (LAT_BASE_NS * 2f64.powf(i as f64 / LAT_PER_DOUBLING)) as u64
 }
 
 /// Geometric middle of bucket `i`, which spans (base·2^((i-1)/8), base·2^(i/8)].

@@ -13,6 +13,7 @@ pub mod help;
 pub mod list;
 pub mod picker;
 pub mod popup;
+pub mod stats;
 pub mod status;
 pub mod tree;
 
@@ -47,6 +48,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
         };
         frame.render_widget(Clear, r);
         picker::render(frame, r, app);
+    }
+    if app.stats_view().is_some() {
+        let r = Rect {
+            height: area.height.saturating_sub(1),
+            ..area
+        };
+        frame.render_widget(Clear, r);
+        stats::render(frame, r, app);
     }
     if app.popup().is_some() {
         popup::render(frame, area, app);
