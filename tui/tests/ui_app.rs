@@ -785,3 +785,68 @@ fn stats_view_per_endpoint() {
     key(&mut a, 'q');
     assert_eq!(a.mode(), Mode::List);
 }
+
+/// `/` in the detail pane searches its text as you type; matches are highlighted, `n`/`N`
+/// step through them and wrap; Esc drops the search; `/` in the list still filters.
+#[test]
+fn search_in_the_detail_pane() {
+    let mut a = app();
+    // A long JSON body: 200 lines, "needle" on two of them.
+    let mut body = String::from("{\n");
+    for i in 0..200 {
+        let v = if i == 50 || i == 150 { "needle" } else { "hay" };
+        body.push_str(&format!("\"k{i}\": \"{v}\",\n"));
+    }
+    body.push_str("\"end\": 1}");
+    let x = with_response_body(
+        ex(1, "GET", "api.example.com", "/big", Some(200), 5),
+        "application/json",
+        body.as_bytes(),
+    );
+    feed(&mut a, [x]);
+    code(&mut a, KeyCode::Enter);
+    code(&mut a, KeyCode::Right);
+    assert_eq!(a.mode(), Mode::Detail);
+    key(&mut a, '/');
+    assert_eq!(a.mode(), Mode::Search);
+    typ(&mut a, "NEEDLE");
+    let (at, of) = a.search_position().unwrap();
+    assert_eq!((at, of), (1, 2));
+    let first = a.detail_scroll();
+    let screen = text(&render(&mut a, 100, 30));
+    assert!(screen.contains("\"k50\": \"needle\""), "{screen}");
+    assert!(screen.contains("/needle 1/2"), "{screen}");
+    code(&mut a, KeyCode::Enter);
+    assert_eq!(a.mode(), Mode::Detail, "the search is kept, the bar closes");
+    key(&mut a, 'n');
+    assert_eq!(a.search_position(), Some((2, 2)));
+    assert!(a.detail_scroll() > first + 90, "{}", a.detail_scroll());
+    key(&mut a, 'n');
+    assert_eq!(a.search_position(), Some((1, 2)), "wraps");
+    assert_eq!(a.detail_scroll(), first);
+    key(&mut a, 'N');
+    assert_eq!(a.search_position(), Some((2, 2)), "and back");
+    // Not found says so.
+    key(&mut a, '/');
+    ctrl(&mut a, 'u');
+    typ(&mut a, "zebra");
+    assert_eq!(a.search_position(), Some((0, 0)));
+    assert!(a
+        .notice()
+        .is_some_and(|n| n.error && n.text.contains("zebra")));
+    code(&mut a, KeyCode::Esc);
+    assert!(a.search_term().is_none());
+    // b asks where to save the shown body.
+    key(&mut a, 'b');
+    assert_eq!(a.mode(), Mode::Prompt);
+    ctrl(&mut a, 'u');
+    typ(&mut a, "/tmp/body.json");
+    let fx = code(&mut a, KeyCode::Enter);
+    assert_eq!(
+        fx,
+        [Effect::SaveBody {
+            path: "/tmp/body.json".into(),
+            bytes: body.into_bytes()
+        }]
+    );
+}

@@ -1,4 +1,7 @@
-//! `w`: writing exchanges from the UI to a file, by its extension. Runs off the UI thread.
+//! `w` and `b`: writing exchanges or a body from the UI to a file. Runs off the UI thread.
+//! Files are created the way recordings are (`capture::safe_create`): never through a symlink,
+//! never over another user's file, and under sudo owned by the invoking user.
+use std::io::Write;
 use std::path::Path;
 
 use capture::exchange::Exchange;
@@ -19,5 +22,41 @@ pub fn write(path: &Path, exchanges: &[Exchange]) -> Result<String, String> {
             "{}: unknown kind of file: name it .har (a recording of everything: -w FILE)",
             path.display()
         )),
+    }
+}
+
+/// Saves a body's bytes (as displayed: content-decoded) to `path`.
+pub fn save_body(path: &Path, bytes: &[u8]) -> Result<String, String> {
+    let shown = path.display();
+    let mut f = capture::safe_create::create(path, capture::safe_create::Invoker::current())
+        .map_err(|e| e.to_string())?;
+    f.write_all(bytes)
+        .and_then(|()| f.flush())
+        .map_err(|e| format!("{shown}: {e}"))?;
+    Ok(format!("saved {} bytes to {shown}", bytes.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_saved_as_its_bytes_and_never_through_a_symlink() {
+        let dir = std::env::temp_dir().join(format!("apitop-export-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("body.bin");
+        let bytes = [0u8, 0xff, b'{', b'\n'];
+        let said = save_body(&path, &bytes).unwrap();
+        assert!(said.contains("4 bytes"), "{said}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let link = dir.join("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let err = save_body(&link, b"x").unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "target untouched");
+        let err = write(&dir.join("out.txt"), &[]).unwrap_err();
+        assert!(err.contains(".har"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,6 +15,8 @@ pub enum Mode {
     Prompt,
     /// The stats view (`s`).
     Stats,
+    /// Typing a search in the detail pane.
+    Search,
 }
 
 impl Mode {
@@ -29,6 +31,7 @@ impl Mode {
             Mode::Popup => "popup",
             Mode::Prompt => "write prompt",
             Mode::Stats => "stats view",
+            Mode::Search => "detail search",
         }
     }
 }
@@ -82,6 +85,12 @@ pub enum Action {
     SlowPreset,
     /// Stats view: sort by response bytes.
     BigPreset,
+    /// Detail: search its text.
+    Search,
+    NextMatch,
+    PrevMatch,
+    /// Detail: save the shown body to a file.
+    SaveBody,
     Attach,
     Detach,
     Refresh,
@@ -208,6 +217,10 @@ const DETAIL: &[Binding] = &[
         Action::NextTab,
         "response tab",
     ),
+    b(&[k('/')], Action::Search, "search headers and body"),
+    b(&[k('n')], Action::NextMatch, "next match"),
+    b(&[k('N')], Action::PrevMatch, "previous match"),
+    b(&[k('b')], Action::SaveBody, "save the body to a file"),
     b(&[code(KeyCode::Esc)], Action::Back, "back to the list"),
 ];
 
@@ -258,6 +271,18 @@ const FILTER: &[Binding] = &[
         Action::Cancel,
         "undo edits, close bar",
     ),
+    b(&[code(KeyCode::Backspace)], Action::DeleteBack, "delete"),
+    b(&[ctrl('u')], Action::ClearInput, "clear"),
+    b(&[ctrl('c')], Action::Quit, "quit"),
+];
+
+const SEARCH: &[Binding] = &[
+    b(
+        &[code(KeyCode::Enter)],
+        Action::Accept,
+        "keep the search (n/N step)",
+    ),
+    b(&[code(KeyCode::Esc)], Action::Cancel, "drop the search"),
     b(&[code(KeyCode::Backspace)], Action::DeleteBack, "delete"),
     b(&[ctrl('u')], Action::ClearInput, "clear"),
     b(&[ctrl('c')], Action::Quit, "quit"),
@@ -336,6 +361,7 @@ pub fn tables(mode: Mode) -> &'static [&'static [Binding]] {
         Mode::Popup => &[POPUP],
         Mode::Prompt => &[PROMPT],
         Mode::Stats => &[STATS, MOVE],
+        Mode::Search => &[SEARCH],
     }
 }
 

@@ -13,6 +13,7 @@ pub mod keymap;
 pub mod layout;
 pub mod picker;
 pub mod runtime;
+pub mod search;
 pub mod stats_table;
 pub mod store;
 #[cfg(test)]

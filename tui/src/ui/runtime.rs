@@ -217,6 +217,12 @@ impl EffectCtx {
                         let _ = tx.send(Msg::Written(super::export::write(&path, &exchanges)));
                     });
                 }
+                Effect::SaveBody { path, bytes } => {
+                    let tx = self.internal.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(Msg::Written(super::export::save_body(&path, &bytes)));
+                    });
+                }
                 Effect::RefreshProcesses => {
                     let insp = self.inspector.clone();
                     let tx = self.internal.clone();

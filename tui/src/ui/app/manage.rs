@@ -14,6 +14,8 @@ pub struct WritePrompt {
     pub path: String,
     /// "3 marked" or "120 shown": said in the prompt so the user knows what goes out.
     pub what: String,
+    /// `b`: a body's bytes to save instead of exchanges.
+    pub body: Option<Vec<u8>>,
 }
 
 impl App {
@@ -110,6 +112,7 @@ impl App {
         self.write_prompt = Some(WritePrompt {
             path: format!("apitop-{stamp}.har"),
             what,
+            body: None,
         });
     }
 
@@ -121,14 +124,18 @@ impl App {
         match action {
             Some(Action::Accept) => {
                 let path = PathBuf::from(prompt.path.trim());
+                let body = prompt.body.take();
                 self.write_prompt = None;
                 if path.as_os_str().is_empty() {
                     self.notify("no file name given: nothing written".into(), true);
                     return;
                 }
-                fx.push(Effect::Write {
-                    path,
-                    exchanges: self.to_write(),
+                fx.push(match body {
+                    Some(bytes) => Effect::SaveBody { path, bytes },
+                    None => Effect::Write {
+                        path,
+                        exchanges: self.to_write(),
+                    },
                 });
             }
             Some(Action::Cancel) => self.write_prompt = None,

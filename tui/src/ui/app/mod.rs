@@ -19,8 +19,10 @@ use super::store::{Entry, Seq, SortKey, Store};
 use super::theme::Theme;
 use super::views::detail;
 
+mod detail_search;
 mod manage;
 mod stats_view;
+pub use detail_search::DetailSearch;
 pub use manage::WritePrompt;
 pub use stats_view::StatsView;
 
@@ -122,6 +124,11 @@ pub enum Effect {
         path: std::path::PathBuf,
         exchanges: Vec<capture::exchange::Exchange>,
     },
+    /// Save a body's bytes to `path` (`b`), off the UI thread; answered with `Msg::Written`.
+    SaveBody {
+        path: std::path::PathBuf,
+        bytes: Vec<u8>,
+    },
     Quit,
 }
 
@@ -189,6 +196,8 @@ pub struct App {
     write_prompt: Option<WritePrompt>,
     /// The stats view, while open.
     stats_view: Option<StatsView>,
+    /// The detail pane's search, while typed or kept.
+    detail_search: Option<DetailSearch>,
     selected: Option<Seq>,
     /// Display row of `selected` at the last sync (where to land if it disappears).
     sel_row: usize,
@@ -248,6 +257,7 @@ impl App {
             only_marked: false,
             write_prompt: None,
             stats_view: None,
+            detail_search: None,
             selected: None,
             sel_row: 0,
             list_offset: 0,
@@ -460,6 +470,8 @@ impl App {
             Mode::Prompt
         } else if self.stats_view.is_some() {
             Mode::Stats
+        } else if self.detail_search.as_ref().is_some_and(|s| s.editing) {
+            Mode::Search
         } else if self.filter_open {
             Mode::Filter
         } else if self.picker.is_some() {
@@ -513,6 +525,7 @@ impl App {
             (Mode::Prompt, a) => self.write_key(a, k, fx),
             (Mode::Stats, Some(Action::Help)) => self.help = Some((Mode::Stats, 0)),
             (Mode::Stats, a) => self.stats_key(a),
+            (Mode::Search, a) => self.search_key(a, k),
             (Mode::Picker, a) => self.picker_key(a, k, fx),
             (_, Some(a)) => self.main_action(a, fx),
             (_, None) => {}
@@ -779,6 +792,10 @@ impl App {
             Action::ClearAll => self.clear_all(),
             Action::Write => self.open_write(),
             Action::Stats => self.open_stats(),
+            Action::Search => self.open_search(),
+            Action::NextMatch => self.jump_to_match(true),
+            Action::PrevMatch => self.jump_to_match(false),
+            Action::SaveBody => self.open_save_body(),
             Action::Follow => {
                 self.follow = !self.follow;
                 if self.follow {
@@ -991,6 +1008,10 @@ impl App {
         let Some(e) = self.store.get(seq) else { return };
         let offset = self.cfg.utc_offset.unwrap_or(0);
         let built = detail::build(&e.ex, self.tab, &self.theme, offset, self.cfg.max_body);
+        // Another exchange or tab: a kept search starts again from its top.
+        if let Some(s) = &mut self.detail_search {
+            s.current = None;
+        }
         let mut cache = DetailCache {
             key,
             lines: built.lines,
@@ -1054,7 +1075,9 @@ impl App {
         let bar = self.filter_open
             || !self.filter_text.is_empty()
             || self.drill.is_some()
-            || self.notice.is_some();
+            || self.notice.is_some()
+            || self.write_prompt.is_some()
+            || self.detail_search.as_ref().is_some_and(|s| s.editing);
         layout::areas(self.size, &self.panes, bar)
     }
 

@@ -451,6 +451,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     if app.detail_pending() {
         title.push(Span::styled("highlighting… ", Style::default().fg(p.dim)));
     }
+    let term = app.search_term();
+    if let (Some(t), Some((at, of))) = (&term, app.search_position()) {
+        title.push(Span::styled(
+            format!("/{} {at}/{of} ", clean(t)),
+            Style::default().fg(if of == 0 { p.error } else { p.accent }),
+        ));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(if focused { p.border_focused } else { p.border }))
@@ -469,11 +476,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     // Long lines (tokens, cookies, minified bodies) wrap rather than vanish at the edge; scrolling
     // stays in whole logical lines.
     let mut visible: Vec<Line> = Vec::with_capacity(rows);
+    let hit = Style::default().fg(p.selected_fg).bg(p.warning);
     for line in lines.iter().skip(start) {
         if visible.len() >= rows {
             break;
         }
-        visible.extend(wrap(line, usize::from(inner.width)));
+        match &term {
+            Some(t) => visible.extend(wrap(
+                &crate::ui::search::mark(line, t, hit),
+                usize::from(inner.width),
+            )),
+            None => visible.extend(wrap(line, usize::from(inner.width))),
+        }
     }
     visible.truncate(rows);
     frame.render_widget(Paragraph::new(visible), inner);

@@ -24,6 +24,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new(line), area);
         return;
     }
+    if let Some(s) = app.detail_search().filter(|s| s.editing) {
+        let found = app
+            .search_position()
+            .map(|(_, of)| format!("  {of} lines match"))
+            .unwrap_or_default();
+        let line = Line::from(vec![
+            Span::styled(
+                "search: ",
+                Style::default().fg(p.accent).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(clean(&s.term).into_owned()),
+            Span::styled("█", Style::default().fg(p.accent)),
+            Span::styled(found, Style::default().fg(p.dim)),
+            Span::styled(
+                "  Enter keeps (n/N step) · Esc drops",
+                Style::default().fg(p.dim),
+            ),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let mut spans = Vec::new();
     if !app.filter_open() {
         if let Some(n) = app.notice() {
