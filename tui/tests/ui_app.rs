@@ -850,3 +850,50 @@ fn search_in_the_detail_pane() {
         }]
     );
 }
+
+/// `=` compares the two marked exchanges: headers and JSON bodies side by side, differences
+/// first-class; `x` hides what is the same. With other than two marked it says what to do.
+#[test]
+fn compare_two_marked_exchanges() {
+    let mut a = app();
+    let one = with_response_body(
+        ex(1, "GET", "api.example.com", "/users/42", Some(200), 5),
+        "application/json",
+        br#"{"id":42,"name":"Ada","roles":["admin"]}"#,
+    );
+    let two = with_response_body(
+        ex(2, "GET", "api.example.com", "/users/43", Some(200), 9),
+        "application/json",
+        br#"{"roles":["admin"],"name":"Grace","id":43}"#,
+    );
+    feed(&mut a, [one, two]);
+    key(&mut a, '=');
+    assert!(a.diff_view().is_none());
+    assert!(a.notice().is_some_and(|n| n.text.contains("0 marked")));
+    key(&mut a, 'g');
+    key(&mut a, 'm');
+    key(&mut a, 'G');
+    key(&mut a, 'm');
+    key(&mut a, '=');
+    assert_eq!(a.mode(), Mode::Diff);
+    let v = a.diff_view().unwrap();
+    assert_eq!(v.ids, (1, 2));
+    let screen = text(&render(&mut a, 120, 40));
+    assert!(screen.contains("Compare #1 ↔ #2"), "{screen}");
+    assert!(screen.contains(".name"), "{screen}");
+    assert!(screen.contains("\"Ada\""), "{screen}");
+    assert!(screen.contains("\"Grace\""), "{screen}");
+    key(&mut a, 'x');
+    let shown: Vec<String> = a
+        .diff_view()
+        .unwrap()
+        .shown()
+        .iter()
+        .filter(|r| r.kind != apitop::ui::diff::Kind::Section)
+        .map(|r| r.key.clone())
+        .collect();
+    // Reordered keys are no difference; the roles array is the same.
+    assert_eq!(shown, ["url", "took", ".id", ".name"], "{shown:?}");
+    code(&mut a, KeyCode::Esc);
+    assert_eq!(a.mode(), Mode::List);
+}

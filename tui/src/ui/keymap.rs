@@ -17,6 +17,8 @@ pub enum Mode {
     Stats,
     /// Typing a search in the detail pane.
     Search,
+    /// Two exchanges compared (`=`).
+    Diff,
 }
 
 impl Mode {
@@ -32,6 +34,7 @@ impl Mode {
             Mode::Prompt => "write prompt",
             Mode::Stats => "stats view",
             Mode::Search => "detail search",
+            Mode::Diff => "compare",
         }
     }
 }
@@ -91,6 +94,10 @@ pub enum Action {
     PrevMatch,
     /// Detail: save the shown body to a file.
     SaveBody,
+    /// Compare the two marked exchanges.
+    Diff,
+    /// Compare: show only the differences, or everything.
+    OnlyChanges,
     Attach,
     Detach,
     Refresh,
@@ -190,7 +197,8 @@ const MAIN: &[Binding] = &[
     b(&[k('s')], Action::Stats, "stats per endpoint"),
     b(&[k('t')], Action::ToggleTree, "show/hide endpoint tree"),
     b(&[k('D')], Action::ToggleDetail, "show/hide detail"),
-    b(&[k('+'), k('=')], Action::Grow, "grow focused pane"),
+    b(&[k('=')], Action::Diff, "compare the two marked exchanges"),
+    b(&[k('+')], Action::Grow, "grow focused pane"),
     b(&[k('-')], Action::Shrink, "shrink focused pane"),
     b(&[k('p')], Action::OpenPicker, "process picker"),
     b(&[k('?')], Action::Help, "help"),
@@ -288,6 +296,21 @@ const SEARCH: &[Binding] = &[
     b(&[ctrl('c')], Action::Quit, "quit"),
 ];
 
+const DIFF: &[Binding] = &[
+    b(
+        &[k('x')],
+        Action::OnlyChanges,
+        "only differences / everything",
+    ),
+    b(
+        &[code(KeyCode::Esc), k('q'), k('=')],
+        Action::Close,
+        "close",
+    ),
+    b(&[k('?')], Action::Help, "help"),
+    b(&[ctrl('c')], Action::Quit, "quit"),
+];
+
 const PROMPT: &[Binding] = &[
     b(&[code(KeyCode::Enter)], Action::Accept, "write the file"),
     b(&[code(KeyCode::Esc)], Action::Cancel, "cancel"),
@@ -362,6 +385,7 @@ pub fn tables(mode: Mode) -> &'static [&'static [Binding]] {
         Mode::Prompt => &[PROMPT],
         Mode::Stats => &[STATS, MOVE],
         Mode::Search => &[SEARCH],
+        Mode::Diff => &[DIFF, MOVE],
     }
 }
 

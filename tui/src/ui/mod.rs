@@ -3,6 +3,7 @@
 pub mod app;
 pub mod clipboard;
 pub mod curl;
+pub mod diff;
 pub mod endpoints;
 pub mod evict;
 pub mod export;

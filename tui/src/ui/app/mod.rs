@@ -20,9 +20,11 @@ use super::theme::Theme;
 use super::views::detail;
 
 mod detail_search;
+mod diff_view;
 mod manage;
 mod stats_view;
 pub use detail_search::DetailSearch;
+pub use diff_view::DiffView;
 pub use manage::WritePrompt;
 pub use stats_view::StatsView;
 
@@ -198,6 +200,8 @@ pub struct App {
     stats_view: Option<StatsView>,
     /// The detail pane's search, while typed or kept.
     detail_search: Option<DetailSearch>,
+    /// The comparison of two marked exchanges, while open.
+    diff_view: Option<DiffView>,
     selected: Option<Seq>,
     /// Display row of `selected` at the last sync (where to land if it disappears).
     sel_row: usize,
@@ -258,6 +262,7 @@ impl App {
             write_prompt: None,
             stats_view: None,
             detail_search: None,
+            diff_view: None,
             selected: None,
             sel_row: 0,
             list_offset: 0,
@@ -468,6 +473,8 @@ impl App {
             Mode::Help
         } else if self.write_prompt.is_some() {
             Mode::Prompt
+        } else if self.diff_view.is_some() {
+            Mode::Diff
         } else if self.stats_view.is_some() {
             Mode::Stats
         } else if self.detail_search.as_ref().is_some_and(|s| s.editing) {
@@ -526,6 +533,8 @@ impl App {
             (Mode::Stats, Some(Action::Help)) => self.help = Some((Mode::Stats, 0)),
             (Mode::Stats, a) => self.stats_key(a),
             (Mode::Search, a) => self.search_key(a, k),
+            (Mode::Diff, Some(Action::Help)) => self.help = Some((Mode::Diff, 0)),
+            (Mode::Diff, a) => self.diff_key(a),
             (Mode::Picker, a) => self.picker_key(a, k, fx),
             (_, Some(a)) => self.main_action(a, fx),
             (_, None) => {}
@@ -796,6 +805,7 @@ impl App {
             Action::NextMatch => self.jump_to_match(true),
             Action::PrevMatch => self.jump_to_match(false),
             Action::SaveBody => self.open_save_body(),
+            Action::Diff => self.open_diff(),
             Action::Follow => {
                 self.follow = !self.follow;
                 if self.follow {

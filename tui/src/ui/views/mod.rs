@@ -8,6 +8,7 @@ use super::app::App;
 use super::layout::Pane;
 
 pub mod detail;
+pub mod diff;
 pub mod filter_bar;
 pub mod help;
 pub mod list;
@@ -56,6 +57,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
         };
         frame.render_widget(Clear, r);
         stats::render(frame, r, app);
+    }
+    if app.diff_view().is_some() {
+        let r = Rect {
+            height: area.height.saturating_sub(1),
+            ..area
+        };
+        frame.render_widget(Clear, r);
+        diff::render(frame, r, app);
     }
     if app.popup().is_some() {
         popup::render(frame, area, app);
