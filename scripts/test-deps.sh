@@ -41,5 +41,14 @@ done
 for v in 0.17.19 0.22.0 0.24.2 0.27.2; do                        # go1.20.4, 1.22.4, 1.23.1, 1.25.5
   esbuild @esbuild/linux-x64 "$v" "$tools/esbuild-$v"
 done
+# The OTLP test's receiver decodes what apitop exports with the Python opentelemetry-proto package
+# (not in Debian 12), for Debian's python3; pinned with its protobuf, installed where the test
+# puts PYTHONPATH.
+otel_py="$tools/py"
+if ! grep -qs "^Version: 1.45.2$" "$otel_py"/opentelemetry_proto-*.dist-info/METADATA; then
+  python3_debian=/usr/bin/python3
+  "$python3_debian" -m pip install --quiet --disable-pip-version-check --no-input \
+    --upgrade --target "$otel_py" opentelemetry-proto==1.45.2 protobuf==7.36.2 >/dev/null
+fi
 # The Go test programs, built once here so the first test does not pay for it.
 bash "$(dirname "$0")/go-fixtures.sh"

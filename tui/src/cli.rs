@@ -17,6 +17,8 @@ Examples:
   sudo apitop -w trace.apitop -p 1234  also record raw capture events (mode 0600, yours under sudo)
   apitop -r trace.apitop               decode a recording again, no root needed
   apitop --no-mask -r trace.apitop     the same, with secret header values shown
+  sudo apitop -n nginx --otlp http://collector:4318
+                                       each exchange as an OpenTelemetry span (to .../v1/traces)
 
 Secret header values (credentials, cookies, API keys, tokens) are masked by default wherever
 exchanges are shown, copied or printed. A recording keeps the raw captured bytes, so treat the
@@ -29,7 +31,7 @@ Live capture needs root (CAP_BPF, CAP_PERFMON) and Linux 5.17 or newer with BTF
 #[command(name = "apitop", version, about = ABOUT, after_help = AFTER)]
 pub struct Cli {
     /// List processes with their TLS capture status and exit.
-    #[arg(long, conflicts_with_all = ["pids", "names", "read", "write", "command"])]
+    #[arg(long, conflicts_with_all = ["pids", "names", "read", "write", "command", "otlp"])]
     pub list: bool,
 
     /// Capture this process (repeatable).
@@ -48,6 +50,21 @@ pub struct Cli {
     /// Headless: print one JSON object per exchange on stdout instead of the terminal UI.
     #[arg(long)]
     pub json: bool,
+
+    /// Export each exchange as an OpenTelemetry span (HTTP semantic conventions) over OTLP/HTTP
+    /// protobuf to URL, a Collector's base URL: http://collector:4318 sends to
+    /// http://collector:4318/v1/traces (a URL ending in /v1/traces is used as given). Works with
+    /// the UI, with --json, and alone when stdout is not a terminal (then only the summary is
+    /// printed). Export runs in the background; on exit it gets 5 s to send what is queued, and
+    /// the summary says how many spans were exported and dropped. OTEL_SERVICE_NAME and the
+    /// OTEL_EXPORTER_OTLP_HEADERS/TIMEOUT variables apply.
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
+
+    /// Spans queued for export (--otlp); while the queue is full (a slow or unreachable
+    /// collector), new spans are dropped and counted, and capture never waits for export.
+    #[arg(long, value_name = "N", default_value_t = crate::otlp::DEFAULT_QUEUE)]
+    pub otlp_queue: usize,
 
     /// Mask secrets (the default): the values of Authorization, Proxy-Authorization, Cookie,
     /// Set-Cookie and API-key, token, secret and password headers are shown as *** (keeping the

@@ -1,23 +1,42 @@
 //! `--json` and `--list`: output for scripts and pipes.
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::Result;
 use capture::output::Output;
 use capture::procinfo::{self, Inspector};
 
+use crate::otlp;
 use crate::session::{self, Ended, Session};
 use capture::handoff::Handoff;
 
-/// Runs a session to its end, printing one JSON line per exchange (flushed as it completes).
-/// Returns when the session ends by itself, on SIGINT/SIGTERM, or when stdout is closed.
-pub fn run(mut session: Session, names: &[String]) -> Result<()> {
+/// Where a headless session's exchanges go besides the summary.
+pub struct Outputs {
+    /// `--json`: one line per exchange on stdout.
+    pub lines: bool,
+    /// `--otlp`: the session exports each exchange itself; this handle reports and finishes.
+    pub otlp: Option<Arc<otlp::Exporter>>,
+}
+
+/// Runs a session to its end, printing one JSON line per exchange (flushed as it completes)
+/// when asked to. Returns when the session ends by itself, on SIGINT/SIGTERM, or when stdout is
+/// closed.
+pub fn run(mut session: Session, names: &[String], outputs: Outputs) -> Result<()> {
     session::install_stop_signals();
     let mut notes = Notes {
         names: names.to_vec(),
+        lines: outputs.lines,
         ..Notes::default()
     };
     for n in names {
         eprintln!("apitop: watching for processes named {n}");
+    }
+    let otlp = outputs.otlp;
+    if let Some(e) = &otlp {
+        eprintln!(
+            "apitop: exporting spans to {} (OTLP/HTTP protobuf)",
+            e.endpoint()
+        );
     }
     let mut stdout = stdout_writer();
     let mut out = Vec::new();
@@ -26,6 +45,7 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
     loop {
         let step = session.step(&mut out);
         stdout_open &= print(&mut stdout, &mut out, &mut notes);
+        warn(otlp.as_deref());
         let ended = match step {
             Ok(e) => e,
             Err(e) => {
@@ -35,6 +55,7 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
                 // A closed stdout is how a reader says it has had enough: not an error.
                 let _ = stdout.finish();
                 eprintln!("{}", crate::json::summary_line(&stats));
+                finish_otlp(otlp.as_deref());
                 return Err(e);
             }
         };
@@ -65,13 +86,33 @@ pub fn run(mut session: Session, names: &[String]) -> Result<()> {
     // Every line is out before the summary says how many there were.
     let _ = stdout.finish();
     eprintln!("{}", crate::json::summary_line(&stats));
+    finish_otlp(otlp.as_deref());
     Ok(())
+}
+
+/// The collector's one warning, when it has just failed.
+fn warn(otlp: Option<&otlp::Exporter>) {
+    if let Some(w) = otlp.and_then(otlp::Exporter::take_warning) {
+        eprintln!("apitop: {w}");
+    }
+}
+
+/// Sends what is still queued (bounded: an unreachable collector does not hold up exit) and
+/// reports the span totals.
+pub fn finish_otlp(otlp: Option<&otlp::Exporter>) {
+    if let Some(e) = otlp {
+        let report = e.finish(otlp::SHUTDOWN_TIMEOUT);
+        warn(Some(e));
+        eprintln!("{}", report.line());
+    }
 }
 
 /// Which process lines go to stderr: the targets asked for, not every short-lived child.
 #[derive(Default)]
 struct Notes {
     started: bool,
+    /// Whether exchanges are printed (`--json`); without it they only go to `--otlp`.
+    lines: bool,
     names: Vec<String>,
     announced: std::collections::HashMap<u32, String>,
 }
@@ -82,6 +123,7 @@ struct Notes {
 fn print(w: &mut Handoff, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
     for o in out.drain(..) {
         match o {
+            Output::Exchange(_) if !notes.lines => {}
             Output::Exchange(x) => {
                 let lines = w.buffer();
                 crate::json::write_exchange(lines, &x);

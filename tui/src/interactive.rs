@@ -15,7 +15,12 @@ const STATS_EVERY: Duration = Duration::from_millis(250);
 
 /// Runs the UI until the user quits. The session is set up (and its errors reported) before the
 /// terminal is touched.
-pub fn run(session: Session, config: crate::ui::Config) -> Result<()> {
+/// With `--otlp`, the session exports as it goes; `otlp` is for the warning and the totals.
+pub fn run(
+    session: Session,
+    config: crate::ui::Config,
+    otlp: Option<Arc<crate::otlp::Exporter>>,
+) -> Result<()> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the terminal UI needs a terminal on stdout; use --json for pipes and files");
@@ -25,9 +30,10 @@ pub fn run(session: Session, config: crate::ui::Config) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let feeder = {
         let stop = stop.clone();
+        let otlp = otlp.clone();
         std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || feed(session, tx, ctl_rx, &stop))
+            .spawn(move || feed(session, tx, ctl_rx, &stop, otlp.as_deref()))
             .context("starting the capture thread")?
     };
     let ui = crate::ui::runtime::run_blocking(config, rx, ctl_tx);
@@ -35,11 +41,16 @@ pub fn run(session: Session, config: crate::ui::Config) -> Result<()> {
     let fed = feeder
         .join()
         .map_err(|_| anyhow::anyhow!("the capture thread panicked"))?;
-    ui?;
-    if let Some(stats) = fed? {
-        eprintln!("{}", crate::json::summary_line(&stats));
-    }
-    Ok(())
+    // The terminal is the user's again: totals go to stderr, spans still queued get their
+    // bounded chance to leave even when the UI failed.
+    let result = ui.and_then(|()| {
+        if let Some(stats) = fed? {
+            eprintln!("{}", crate::json::summary_line(&stats));
+        }
+        Ok(())
+    });
+    crate::headless::finish_otlp(otlp.as_deref());
+    result
 }
 
 /// The capture thread: steps the session, forwards outputs and stats, applies control requests.
@@ -49,6 +60,7 @@ fn feed(
     tx: mpsc::Sender<UiInput>,
     mut ctl: mpsc::Receiver<Control>,
     stop: &AtomicBool,
+    otlp: Option<&crate::otlp::Exporter>,
 ) -> Result<Option<capture::output::CaptureStats>> {
     let mut out = Vec::new();
     let mut last_stats = Instant::now() - STATS_EVERY;
@@ -92,6 +104,12 @@ fn feed(
         }
         if last_stats.elapsed() >= STATS_EVERY {
             last_stats = Instant::now();
+            // A failing collector is said once, in the UI, not on the terminal it draws on.
+            if let Some(w) = otlp.and_then(crate::otlp::Exporter::take_warning) {
+                if tx.blocking_send(UiInput::Notice(w)).is_err() {
+                    break;
+                }
+            }
             if tx.blocking_send(UiInput::Stats(session.stats())).is_err() {
                 break;
             }

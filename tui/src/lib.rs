@@ -3,10 +3,14 @@ pub mod cli;
 pub mod headless;
 pub mod interactive;
 pub mod json;
+pub mod otlp;
 pub mod session;
 #[cfg(feature = "live")]
 pub mod spawn;
 pub mod ui;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -16,13 +20,20 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         return headless::list(cli.json);
     }
     let limits = cli.limits();
-    if cli.json {
+    // `--otlp` alone, with no terminal to draw on (a service, a pipe): headless, summary only.
+    let headless = cli.json || (cli.otlp.is_some() && !std::io::stdout().is_terminal());
+    if headless {
         let session = match &cli.read {
             Some(path) => session::Session::replay(path, limits)?,
             None => live_session(&cli, limits, false)?,
         }
         .with_mask(cli.masking());
-        return headless::run(session, &cli.names);
+        let (session, otlp) = with_otlp(&cli, session)?;
+        let out = headless::Outputs {
+            lines: cli.json,
+            otlp,
+        };
+        return headless::run(session, &cli.names, out);
     }
     // Everything that can fail is checked before the terminal is taken over.
     let theme = ui::theme::Theme::load(&cli.theme)?;
@@ -38,6 +49,7 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             "live".to_string(),
         ),
     };
+    let (session, otlp) = with_otlp(&cli, session)?;
     let config = ui::Config {
         theme,
         max_exchanges: cli.max_exchanges.max(1),
@@ -53,7 +65,19 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         source,
         ..ui::Config::default()
     };
-    interactive::run(session, config)
+    interactive::run(session, config, otlp)
+}
+
+/// Sets up `--otlp` export, if asked for, and has the session feed it.
+fn with_otlp(
+    cli: &cli::Cli,
+    session: session::Session,
+) -> Result<(session::Session, Option<Arc<otlp::Exporter>>)> {
+    let Some(url) = &cli.otlp else {
+        return Ok((session, None));
+    };
+    let exporter = Arc::new(otlp::Exporter::new(url, cli.otlp_queue)?);
+    Ok((session.with_otlp(exporter.clone()), Some(exporter)))
 }
 
 #[cfg(feature = "live")]
@@ -63,7 +87,7 @@ fn live_session(
     interactive: bool,
 ) -> Result<session::Session> {
     if !interactive && !cli.has_targets() {
-        anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (or run without --json to pick processes)");
+        anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (or run in a terminal without --json to pick processes)");
     }
     let targets = session::Targets {
         pids: cli.pids.clone(),

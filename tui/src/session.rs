@@ -5,6 +5,7 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use capture::event::{Event, Limits};
@@ -78,6 +79,8 @@ pub struct Session {
     last_batch: usize,
     /// Mask secret header values in the exchanges handed out (`--mask`, the default).
     mask: bool,
+    /// `--otlp`: where exchanges also go as spans.
+    otlp: Option<Arc<crate::otlp::Exporter>>,
     last_ts: u64,
 }
 
@@ -96,6 +99,7 @@ impl Session {
             last_batch: 0,
             last_ts: 0,
             mask: true,
+            otlp: None,
         })
     }
 
@@ -165,6 +169,7 @@ impl Session {
             last_batch: 0,
             last_ts: 0,
             mask: true,
+            otlp: None,
         };
         Ok(s)
     }
@@ -173,6 +178,12 @@ impl Session {
     /// unless asked otherwise). The recording being written keeps the raw bytes.
     pub fn with_mask(mut self, mask: bool) -> Self {
         self.mask = mask;
+        self
+    }
+
+    /// Also exports every exchange handed out as a span (after masking).
+    pub fn with_otlp(mut self, exporter: Arc<crate::otlp::Exporter>) -> Self {
+        self.otlp = Some(exporter);
         self
     }
 
@@ -288,14 +299,20 @@ impl Session {
     }
 
     /// The one place exchanges leave the session: everything downstream (the UI, its curl
-    /// copies, the JSON lines) sees them masked. `out[first..]` is what the pipeline just added.
+    /// copies, the JSON lines, the OTLP spans) sees them masked, and each is exported once, here,
+    /// whichever consumer reads `out`. `out[first..]` is what the pipeline just added.
     fn masked(&self, out: &mut [Output], first: usize) {
-        if !self.mask {
+        if !self.mask && self.otlp.is_none() {
             return;
         }
         for o in out.iter_mut().skip(first) {
             if let Output::Exchange(x) = o {
-                capture::mask::mask_exchange(x);
+                if self.mask {
+                    capture::mask::mask_exchange(x);
+                }
+                if let Some(e) = &self.otlp {
+                    e.export(x);
+                }
             }
         }
     }
