@@ -151,7 +151,11 @@ fn replay_exports_one_span_per_exchange_with_the_capture_times() {
         return;
     }
     let lines = json_lines();
-    assert!(lines.len() > 100, "the sample has {} exchanges", lines.len());
+    assert!(
+        lines.len() > 100,
+        "the sample has {} exchanges",
+        lines.len()
+    );
     let rx = Receiver::start("replay");
     let url = format!("http://127.0.0.1:{}", rx.port);
     let (out, _) = apitop_within(&["-r", SAMPLE, "--otlp", &url], Duration::from_secs(60));
@@ -233,7 +237,10 @@ fn replay_exports_one_span_per_exchange_with_the_capture_times() {
         if kind == 3 {
             assert_eq!(attr(s, "url.full"), &x["url"]);
         }
-        assert_eq!(attr(s, "server.address"), host_only(x["host"].as_str().unwrap()));
+        assert_eq!(
+            attr(s, "server.address"),
+            host_only(x["host"].as_str().unwrap())
+        );
         assert_eq!(attr(s, "process.pid"), &x["pid"]);
         assert_eq!(attr(s, "process.executable.name"), &x["comm"]);
         assert_eq!(
@@ -257,7 +264,10 @@ fn replay_exports_one_span_per_exchange_with_the_capture_times() {
         assert_eq!(s["content_type"], "application/x-protobuf");
         assert_eq!(s["parent_span_id"], "", "each exchange is a root span");
     }
-    assert!(routes_with_id > 10, "ids fold into {{id}}: {routes_with_id}");
+    assert!(
+        routes_with_id > 10,
+        "ids fold into {{id}}: {routes_with_id}"
+    );
     // One exchange spelled out: a numeric id in the path becomes the route's {id}.
     let s = spans
         .iter()
@@ -314,14 +324,20 @@ fn silent_collector_does_not_hold_up_exit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(took < Duration::from_secs(15), "took {took:?}: {stderr}");
-    assert!(stderr.contains("apitop: otlp: 0 spans exported, "), "{stderr}");
+    assert!(
+        stderr.contains("apitop: otlp: 0 spans exported, "),
+        "{stderr}"
+    );
     drop(listener);
 }
 
 #[test]
 fn bad_otlp_urls_are_clear_errors() {
     for (url, says) in [
-        ("collector:4318", "expected a URL like http://collector:4318"),
+        (
+            "collector:4318",
+            "expected a URL like http://collector:4318",
+        ),
         ("https://collector:4318", "plain HTTP only"),
     ] {
         let (out, _) = apitop_within(&["-r", SAMPLE, "--otlp", url], Duration::from_secs(30));
@@ -331,7 +347,12 @@ fn bad_otlp_urls_are_clear_errors() {
     }
     let help = Command::new(APITOP).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    for needle in ["--otlp <URL>", "/v1/traces", "--otlp-queue <N>", "[default: 8192]"] {
+    for needle in [
+        "--otlp <URL>",
+        "/v1/traces",
+        "--otlp-queue <N>",
+        "[default: 8192]",
+    ] {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
 }
