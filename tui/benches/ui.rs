@@ -1,5 +1,5 @@
 //! UI figures: frame render time with 100k and 1M exchanges in the store, re-filter time over
-//! 1M, ingest rate and memory. `cargo bench -p apitop --no-default-features --bench ui`.
+//! 1M, ingest rate and memory, the stats view over 100k. `cargo bench -p apitop --no-default-features --bench ui`.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -239,8 +239,42 @@ fn run(n: u64, refilter: bool) {
     drop(app);
 }
 
+/// The stats view over `n` exchanges: opening it (one pass over the store) and a refresh,
+/// with the heap it takes at its peak.
+fn stats_view(n: u64) {
+    let mut app = App::new(Config {
+        theme: Theme::builtin("dark").expect("dark theme"),
+        max_exchanges: n as usize,
+        utc_offset: Some(0),
+        fixed_now: Some(1_700_000_000_000_000_000),
+        ..Config::default()
+    });
+    app.handle(Msg::Resize(200, 50));
+    for i in 0..n {
+        app.handle(Msg::Capture(Output::Exchange(Box::new(exchange(i)))));
+    }
+    app.handle(Msg::Tick(0));
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let t = Instant::now();
+    key(&mut app, KeyCode::Char('s'));
+    let open = t.elapsed();
+    let rows = app.stats_view().map_or(0, |v| v.rows.len());
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let t = Instant::now();
+    key(&mut app, KeyCode::Char('S'));
+    let resort = t.elapsed();
+    println!(
+        "{n:>8} exchanges: stats view open {:.1} ms ({rows} endpoints, peak +{:.1} MiB), re-sort {:.3} ms",
+        ms(open),
+        mib(peak),
+        ms(resort)
+    );
+}
+
 fn main() {
     println!("apitop UI bench (release, one thread)");
+    stats_view(100_000);
     run(100_000, false);
     run(1_000_000, true);
     println!("peak heap {:.1} MiB", mib(PEAK.load(Ordering::Relaxed)));

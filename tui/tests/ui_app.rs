@@ -7,6 +7,7 @@ use apitop::ui::keymap::{self, Mode};
 use apitop::ui::layout::Pane;
 use apitop::ui::picker::ProcessRow;
 use apitop::ui::store::SortKey;
+use apitop::ui::App;
 use apitop::ui::Config;
 use capture::output::Output;
 use capture::procinfo::{ProcessInfo, TlsStatus};
@@ -896,4 +897,31 @@ fn compare_two_marked_exchanges() {
     assert_eq!(shown, ["url", "took", ".id", ".name"], "{shown:?}");
     code(&mut a, KeyCode::Esc);
     assert_eq!(a.mode(), Mode::List);
+}
+
+/// An open stats view follows new traffic: rebuilt on a tick once a second has passed and the
+/// list changed.
+#[test]
+fn stats_view_refreshes_with_traffic() {
+    let mut a = app_with(Config {
+        fixed_now: None,
+        ..config()
+    });
+    let t0 = 1_700_000_000_000_000_000u64;
+    a.handle(Msg::Tick(t0));
+    feed_at(&mut a, sample().into_iter().take(2), t0);
+    key(&mut a, 's');
+    let count = |a: &App| -> u64 { a.stats_view().unwrap().rows.iter().map(|r| r.count).sum() };
+    assert_eq!(count(&a), 2);
+    feed_at(&mut a, sample().into_iter().skip(2), t0 + 100_000_000);
+    assert_eq!(count(&a), 2, "not within the second");
+    a.handle(Msg::Tick(t0 + 1_200_000_000));
+    assert_eq!(count(&a), 8);
+}
+
+fn feed_at(a: &mut App, xs: impl IntoIterator<Item = capture::exchange::Exchange>, now: u64) {
+    for x in xs {
+        a.handle(Msg::Capture(Output::Exchange(Box::new(x))));
+    }
+    a.handle(Msg::Tick(now));
 }
