@@ -477,7 +477,7 @@ fn help_lists_every_key_of_the_screen() {
 fn the_endpoint_tree_follows_the_filter() {
     let mut a = app();
     feed(&mut a, sample());
-    let host = |a: &apitop::ui::App, name: &str| {
+    let host = |a: &App, name: &str| {
         a.tree()
             .visible(&std::collections::HashSet::new())
             .into_iter()
@@ -680,7 +680,7 @@ fn delete_and_clear() {
     let mut a = app();
     feed(&mut a, sample());
     // What the endpoint tree counts under the host.
-    let users = |a: &apitop::ui::app::App| {
+    let users = |a: &App| {
         let t = a.tree();
         let root = t.node(apitop::ui::endpoints::ROOT);
         root.children
@@ -747,7 +747,7 @@ fn stats_view_per_endpoint() {
     feed(&mut a, sample());
     key(&mut a, 's');
     assert_eq!(a.mode(), Mode::Stats);
-    let templates = |a: &apitop::ui::app::App| -> Vec<(String, u64)> {
+    let templates = |a: &App| -> Vec<(String, u64)> {
         a.stats_view()
             .unwrap()
             .rows
