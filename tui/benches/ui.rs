@@ -141,8 +141,8 @@ fn frames(app: &mut App, term: &mut Terminal<TestBackend>, frames: usize) -> (f6
     (ms(total) / frames as f64, ms(worst))
 }
 
-fn run(n: u64, refilter: bool) {
-    let before = LIVE.load(Ordering::Relaxed);
+/// An app holding up to `n` exchanges in a 200x50 terminal, at a fixed time.
+fn bench_app(n: u64) -> App {
     let mut app = App::new(Config {
         theme: Theme::builtin("dark").expect("dark theme"),
         max_exchanges: n as usize,
@@ -151,6 +151,12 @@ fn run(n: u64, refilter: bool) {
         ..Config::default()
     });
     app.handle(Msg::Resize(200, 50));
+    app
+}
+
+fn run(n: u64, refilter: bool) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut app = bench_app(n);
     let t = Instant::now();
     for i in 0..n {
         app.handle(Msg::Capture(Output::Exchange(Box::new(exchange(i)))));
@@ -242,14 +248,7 @@ fn run(n: u64, refilter: bool) {
 /// The stats view over `n` exchanges: opening it (one pass over the store) and a refresh,
 /// with the heap it takes at its peak.
 fn stats_view(n: u64) {
-    let mut app = App::new(Config {
-        theme: Theme::builtin("dark").expect("dark theme"),
-        max_exchanges: n as usize,
-        utc_offset: Some(0),
-        fixed_now: Some(1_700_000_000_000_000_000),
-        ..Config::default()
-    });
-    app.handle(Msg::Resize(200, 50));
+    let mut app = bench_app(n);
     for i in 0..n {
         app.handle(Msg::Capture(Output::Exchange(Box::new(exchange(i)))));
     }

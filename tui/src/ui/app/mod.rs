@@ -1253,6 +1253,19 @@ fn typed(k: &KeyEvent) -> Option<char> {
     }
 }
 
+/// Whether `a` moves a cursor (by [`step`]).
+fn is_move(a: Action) -> bool {
+    matches!(
+        a,
+        Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom
+    )
+}
+
 fn step(cur: usize, a: Action, page: usize, n: usize) -> usize {
     let last = n.saturating_sub(1);
     match a {

@@ -100,14 +100,7 @@ impl App {
         };
         match action {
             Some(Action::Close) => self.stats_view = None,
-            Some(
-                a @ (Action::Up
-                | Action::Down
-                | Action::PageUp
-                | Action::PageDown
-                | Action::Top
-                | Action::Bottom),
-            ) => v.cursor = super::step(v.cursor, a, rows.max(1), n),
+            Some(a) if super::is_move(a) => v.cursor = super::step(v.cursor, a, rows.max(1), n),
             Some(Action::NextTab) => {
                 let (c, r) = (v.sort.next(), v.reverse);
                 resort(v, c, r);
