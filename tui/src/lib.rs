@@ -1,5 +1,6 @@
 //! apitop: the CLI, capture sessions, headless output and the terminal UI.
 pub mod cli;
+pub mod har;
 pub mod headless;
 pub mod interactive;
 pub mod json;
