@@ -17,13 +17,25 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         return headless::list(cli.json);
     }
     let limits = cli.limits();
-    if cli.json {
+    if cli.json || cli.har.is_some() {
+        // The HAR file is made first, so that a path it cannot be written to fails before any
+        // capture starts (a `--` command is started with the session).
+        let har = cli.har.as_deref().map(har::create).transpose()?;
         let session = match &cli.read {
-            Some(path) => session::Session::replay(path, limits)?,
-            None => live_session(&cli, limits, false)?,
-        }
-        .with_mask(cli.masking());
-        return headless::run(session, &cli.names);
+            Some(path) => session::Session::replay(path, limits),
+            None => live_session(&cli, limits, false),
+        };
+        let session = match session {
+            Ok(s) => s.with_mask(cli.masking()),
+            Err(e) => {
+                // Left a valid, empty HAR rather than a head without its end.
+                if let Some(h) = har {
+                    let _ = har::close(h);
+                }
+                return Err(e);
+            }
+        };
+        return headless::run(session, &cli.names, headless::Sinks::new(cli.json, har));
     }
     // Everything that can fail is checked before the terminal is taken over.
     let theme = ui::theme::Theme::load(&cli.theme)?;
@@ -64,7 +76,7 @@ fn live_session(
     interactive: bool,
 ) -> Result<session::Session> {
     if !interactive && !cli.has_targets() {
-        anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (or run without --json to pick processes)");
+        anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (or run without --json and --har to pick processes)");
     }
     let targets = session::Targets {
         pids: cli.pids.clone(),
