@@ -131,13 +131,23 @@ fn sample_recording_is_a_valid_har_matching_the_json_lines() {
                 assert_eq!(e["response"]["bodySize"], l["response"]["body_size"]);
             }
         }
+        // send + wait + receive is the exchange's duration, none negative, none null.
         let t = &e["timings"];
-        assert_eq!(
-            t["wait"].as_f64(),
-            Some(l["duration_ms"].as_f64().unwrap_or(0.0))
+        let phase = |k: &str| t[k].as_f64().unwrap_or_else(|| panic!("timings.{k}: {t}"));
+        let (send, wait, receive) = (phase("send"), phase("wait"), phase("receive"));
+        assert!(send >= 0.0 && wait >= 0.0 && receive >= 0.0, "{t}");
+        // (A float parsed back may differ from the one written in its last bit.)
+        let time = e["time"].as_f64().expect("time");
+        assert!(
+            (time - (send + wait + receive)).abs() < 1e-6,
+            "{time} vs {t}"
         );
-        assert!(t["send"].as_f64() == Some(0.0) && t["receive"].as_f64() == Some(0.0));
-        assert_eq!(e["time"], t["wait"]);
+        if let Some(d) = l["duration_ms"].as_f64() {
+            assert!((send + wait + receive - d).abs() < 1e-6, "{t} vs {d} ms");
+        }
+        for k in ["blocked", "dns", "connect", "ssl"] {
+            assert_eq!(t[k].as_f64(), Some(-1.0), "{k}");
+        }
     }
 }
 

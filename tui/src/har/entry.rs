@@ -7,10 +7,14 @@
 //!   header lists, as Chrome keeps them: the file records what was on the wire, and the readers
 //!   that replay requests (har-to-k6, httpsnippet) already drop names starting with `:`. They
 //!   also give `method` and `url`, as the request line does for HTTP/1.1.
-//! - Timings: the model knows when the request's first byte and the response's last byte were
-//!   seen, nothing in between. `send` and `receive` (required, never negative) are 0 and `wait`
-//!   is the whole exchange; the optional phases apitop cannot see (`blocked`, `dns`, `connect`,
-//!   `ssl`) are -1. An exchange without an end (no response) has 0 everywhere required.
+//! - Timings come from the four instants the capture saw: the request's first and last bytes,
+//!   the response's first and last bytes. `send` is first to last request byte, `wait` last
+//!   request byte to first response byte, `receive` the response; they add up to `time`. An
+//!   instant not known leaves its phase at 0 and the time to the neighbouring one (no request
+//!   end: `send` 0; no response start: `receive` 0, the rest in `wait`), since `send`, `wait`
+//!   and `receive` are required and never negative. Instants out of order (a server answering
+//!   before the request body ended) are clamped, so no phase is negative. The phases apitop
+//!   cannot see (`blocked`, `dns`, `connect`, `ssl`) are -1, never null.
 //! - Bodies that are not UTF-8: a response's `content` takes base64 with `encoding: "base64"` as
 //!   the spec allows; `postData` has no such field, so its `text` is base64 too, marked by
 //!   `_encoding: "base64"` and a comment: lossy text would lose the bytes for good.
@@ -186,7 +190,7 @@ impl<'a> Entry<'a> {
     pub fn new(x: &'a Exchange) -> Self {
         let url = uri_safe(&x.url());
         let timings = timings(x);
-        let time = timings.send + timings.wait + timings.receive;
+        let time = time_ms(x);
         Entry {
             started_date_time: crate::json::rfc3339(x.start),
             time,
@@ -225,18 +229,45 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// See the module doc: only the whole exchange is known, and it all counts as `wait`.
+/// See the module doc: send, wait and receive between the instants the capture saw, each
+/// clamped between its neighbours so that none is negative and they add up to the exchange.
 pub fn timings(x: &Exchange) -> Timings {
-    let wait = x.duration_ns().map_or(0.0, |ns| ns as f64 / 1e6);
+    let [t0, t1, t2, t3] = instants(x);
     Timings {
         blocked: -1.0,
         dns: -1.0,
         connect: -1.0,
-        send: 0.0,
-        wait,
-        receive: 0.0,
+        send: ms(t0, t1),
+        wait: ms(t1, t2),
+        receive: ms(t2, t3),
         ssl: -1.0,
     }
+}
+
+/// `time`: the exchange from its first to its last instant; the sum of send, wait and receive
+/// (computed from the instants, so no float rounding is added).
+pub fn time_ms(x: &Exchange) -> f64 {
+    let [t0, _, _, t3] = instants(x);
+    ms(t0, t3)
+}
+
+/// Start, request end, response start and end, in order (see the module doc).
+fn instants(x: &Exchange) -> [u64; 4] {
+    let t0 = x.start;
+    // Without an end, the exchange lasts as far as anything was seen.
+    let t3 = x.end.unwrap_or_else(|| {
+        t0.max(x.request_end.unwrap_or(t0))
+            .max(x.response_start.unwrap_or(t0))
+    });
+    let t3 = t3.max(t0);
+    let t1 = x.request_end.unwrap_or(t0).clamp(t0, t3);
+    let t2 = x.response_start.unwrap_or(t3).clamp(t1, t3);
+    [t0, t1, t2, t3]
+}
+
+/// Milliseconds from `a` to `b`.
+fn ms(a: u64, b: u64) -> f64 {
+    b.saturating_sub(a) as f64 / 1e6
 }
 
 /// Chrome's spelling: `http/2.0` for HTTP/2, the HTTP/1.x version as sent, in lower case.

@@ -18,7 +18,7 @@ use capture::exchange::Exchange;
 use capture::handoff::Handoff;
 use capture::safe_create::{self, Invoker};
 
-pub use entry::{http_version, timings, Entry, Timings};
+pub use entry::{http_version, time_ms, timings, Entry, Timings};
 
 /// Writes a HAR document to `W` entry by entry.
 pub struct HarWriter<W: Write> {

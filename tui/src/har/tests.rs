@@ -58,6 +58,8 @@ fn http1() -> Exchange {
         }),
         start: 1_700_000_000_000_000_000,
         end: Some(1_700_000_000_012_500_000),
+        request_end: Some(1_700_000_000_001_000_000),
+        response_start: Some(1_700_000_000_011_000_000),
         error: None,
     }
 }
@@ -249,15 +251,40 @@ fn timings_are_numbers_and_match_the_exchange() {
     for k in ["blocked", "dns", "connect", "ssl"] {
         assert_eq!(t[k], -1.0, "{k}");
     }
-    assert_eq!(t["send"], 0.0);
-    assert_eq!(t["receive"], 0.0);
-    assert_eq!(t["wait"], 12.5);
+    assert_eq!(t["send"], 1.0);
+    assert_eq!(t["wait"], 10.0);
+    assert_eq!(t["receive"], 1.5);
     assert_eq!(e["time"], 12.5);
-    assert_eq!(timings(&x).wait, x.duration_ns().unwrap() as f64 / 1e6);
+    let sum = |t: &Timings| t.send + t.wait + t.receive;
+    assert_eq!(sum(&timings(&x)), x.duration_ns().unwrap() as f64 / 1e6);
+    // Instants not known: their phases are 0, the time goes to wait.
+    let mut y = http1();
+    y.request_end = None;
+    y.response_start = None;
+    let t = timings(&y);
+    assert_eq!((t.send, t.wait, t.receive), (0.0, 12.5, 0.0));
+    // Out of order (the response began before the request ended): clamped, never negative.
+    y.request_end = Some(x.start + 5_000_000);
+    y.response_start = Some(x.start + 2_000_000);
+    let t = timings(&y);
+    assert_eq!((t.send, t.wait, t.receive), (5.0, 0.0, 7.5));
+    // A request end after the response's end (clock order broken): still within the exchange.
+    y.request_end = Some(x.start + 99_000_000);
+    y.response_start = None;
+    assert_eq!(sum(&timings(&y)), 12.5);
+    // Sent, never answered: the send is known, the rest is 0.
+    let mut sent = http1();
+    sent.response = None;
+    sent.end = None;
+    sent.response_start = None;
+    let t = timings(&sent);
+    assert_eq!((t.send, t.wait, t.receive), (1.0, 0.0, 0.0));
     // No response, no end: still numbers, none negative among the required ones.
     let mut open = http1();
     open.response = None;
     open.end = None;
+    open.request_end = None;
+    open.response_start = None;
     open.error = Some("connection closed".into());
     let e = entry(&open);
     for k in ["send", "wait", "receive"] {
