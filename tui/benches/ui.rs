@@ -1,5 +1,5 @@
 //! UI figures: frame render time with 100k and 1M exchanges in the store, re-filter time over
-//! 1M, ingest rate and memory, the stats view over 100k. `cargo bench -p apitop --no-default-features --bench ui`.
+//! 1M, ingest rate and memory, the stats view over 100k and a HAR export of 100k. `cargo bench -p apitop --no-default-features --bench ui`.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -271,9 +271,33 @@ fn stats_view(n: u64) {
     );
 }
 
+/// HAR export of `n` exchanges (what `w` and `--har` write) to a file: time, size and the heap
+/// it takes at its peak beyond the exchanges themselves.
+fn har_export(n: u64) {
+    let xs: Vec<Exchange> = (0..n).map(exchange).collect();
+    let path = std::env::temp_dir().join(format!("apitop-bench-{}.har", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let t = Instant::now();
+    let written = apitop::har::write_har(&path, xs.iter()).expect("writing the HAR");
+    let took = t.elapsed();
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let _ = std::fs::remove_file(&path);
+    println!(
+        "{written:>8} exchanges: HAR export {:.0} ms ({:.0} k/s, {:.1} MiB file, peak +{:.1} MiB)",
+        ms(took),
+        n as f64 / took.as_secs_f64() / 1e3,
+        size as f64 / (1 << 20) as f64,
+        mib(peak)
+    );
+}
+
 fn main() {
     println!("apitop UI bench (release, one thread)");
     stats_view(100_000);
+    har_export(100_000);
     run(100_000, false);
     run(1_000_000, true);
     println!("peak heap {:.1} MiB", mib(PEAK.load(Ordering::Relaxed)));

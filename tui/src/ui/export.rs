@@ -13,11 +13,9 @@ pub fn write(path: &Path, exchanges: &[Exchange]) -> Result<String, String> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
-        Some("har") => Err(format!(
-            "{}: HAR writing is not built in yet ({} exchanges)",
-            path.display(),
-            exchanges.len()
-        )),
+        Some("har") => crate::har::write_har(path, exchanges.iter())
+            .map(|n| format!("wrote {n} exchanges to {}", path.display()))
+            .map_err(|e| format!("{e:#}")),
         _ => Err(format!(
             "{}: unknown kind of file: name it .har (a recording of everything: -w FILE)",
             path.display()
@@ -57,6 +55,12 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "target untouched");
         let err = write(&dir.join("out.txt"), &[]).unwrap_err();
         assert!(err.contains(".har"), "{err}");
+        let x = *crate::ui::testing::ex(7, "api.test", "/a", 10, 0);
+        let said = write(&dir.join("two.HAR"), &[x.clone(), x]).unwrap();
+        assert!(said.starts_with("wrote 2 exchanges"), "{said}");
+        let har: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("two.HAR")).unwrap()).unwrap();
+        assert_eq!(har["log"]["entries"].as_array().map(Vec::len), Some(2));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
