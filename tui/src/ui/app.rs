@@ -839,7 +839,7 @@ impl App {
             self.notify("nothing selected to copy".into(), true);
             return;
         };
-        let c = super::curl::curl(&e.ex);
+        let c = super::copy_as::curl::curl(&e.ex);
         fx.push(Effect::Clipboard(c.command.clone()));
         self.popup = Some(CopyPopup {
             command: c.command,
