@@ -3,6 +3,7 @@
 pub mod app;
 pub mod clipboard;
 pub mod copy_as;
+pub mod copy_menu;
 pub mod endpoints;
 pub mod evict;
 pub mod filter;
