@@ -8,6 +8,7 @@ packages=(
   caddy                                                # HTTP/2 tests: a Go server peer
   python3-grpcio                                       # gRPC tests (for /usr/bin/python3)
   golang-go                                            # Go capture tests: builds tests/go programs
+  httpie python3-requests                              # "Copy as…" tests run the snippets
 )
 missing=()
 for p in "${packages[@]}"; do

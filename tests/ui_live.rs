@@ -41,7 +41,9 @@ fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
     assert!(screen.contains("POST"), "{screen}");
     // Copy the selected (latest) request.
     tmux.keys(&["c"]);
-    tmux.wait_for("Copy as curl");
+    tmux.wait_for("Copy as…");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("curl: ");
     let command = tmux.buffer();
     assert!(command.starts_with("curl "), "{command:?}");
     tmux.keys(&["Escape"]);

@@ -227,10 +227,15 @@ fn large_json_is_highlighted_off_the_handle_and_stale_results_are_dropped() {
 }
 
 #[test]
-fn copy_emits_clipboard_and_popup_reports_the_route() {
+fn copy_menu_chooses_a_format_and_reports_the_route() {
     let mut a = app();
     feed(&mut a, sample().into_iter().take(3));
-    let fx = key(&mut a, 'c');
+    assert!(
+        key(&mut a, 'c').is_empty(),
+        "opening the menu copies nothing"
+    );
+    assert_eq!(a.mode(), Mode::Popup);
+    let fx = code(&mut a, KeyCode::Enter);
     let cmd = match fx.as_slice() {
         [Effect::Clipboard(c)] => c.clone(),
         other => panic!("{other:?}"),
@@ -241,7 +246,6 @@ fn copy_emits_clipboard_and_popup_reports_the_route() {
         Some("https://api.example.com/users")
     );
     assert!(argv.contains(&"--data-binary".to_string()));
-    assert_eq!(a.mode(), Mode::Popup);
     assert_eq!(a.popup().map(|p| p.route.is_none()), Some(true));
     a.handle(Msg::Copied(Route::Osc52 {
         why: "no display".into(),
@@ -252,10 +256,26 @@ fn copy_emits_clipboard_and_popup_reports_the_route() {
             why: "no display".into()
         })
     );
-    // Keys go to the popup, not the list.
+    // Keys go to the menu, not the list: j moves to HTTPie, a digit picks Python.
     key(&mut a, 'j');
     assert_eq!(a.selected_exchange().map(|e| e.id), Some(3));
+    let copied = |fx: Vec<Effect>| match fx.as_slice() {
+        [Effect::Clipboard(c)] => c.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        copied(code(&mut a, KeyCode::Enter)).contains("http POST https://api.example.com/users")
+    );
+    key(&mut a, '4');
+    assert!(copied(code(&mut a, KeyCode::Enter)).contains("import requests"));
+    code(&mut a, KeyCode::Up);
+    assert!(copied(code(&mut a, KeyCode::Enter)).starts_with("POST /users HTTP/1.1\r\n"));
     code(&mut a, KeyCode::Esc);
+    assert_eq!(a.mode(), Mode::List);
+    // The next menu opens on the format copied last.
+    key(&mut a, 'c');
+    assert!(copied(code(&mut a, KeyCode::Enter)).starts_with("POST /users HTTP/1.1\r\n"));
+    key(&mut a, 'q');
     assert_eq!(a.mode(), Mode::List);
 }
 

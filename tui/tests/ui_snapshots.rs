@@ -179,6 +179,7 @@ fn copy_popup() {
     key(&mut a, 'j');
     key(&mut a, 'j');
     key(&mut a, 'c');
+    code(&mut a, KeyCode::Enter);
     a.handle(Msg::Copied(Route::Osc52 {
         why: "no display".into(),
     }));

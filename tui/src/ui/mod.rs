@@ -2,7 +2,8 @@
 //! draws it, and [`runtime::run`] owns the terminal and the event loop.
 pub mod app;
 pub mod clipboard;
-pub mod curl;
+pub mod copy_as;
+pub mod copy_menu;
 pub mod diff;
 pub mod endpoints;
 pub mod evict;
@@ -23,3 +24,5 @@ pub mod theme;
 pub mod views;
 
 pub use app::{App, Config, Effect, Msg};
+/// The old path of the curl builder, which tests and callers use.
+pub use copy_as::curl;

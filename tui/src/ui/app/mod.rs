@@ -9,6 +9,8 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 
 use super::clipboard::Route;
+use super::copy_as::Format;
+use super::copy_menu::{self, CopyMenu};
 use super::endpoints::{EndpointTree, NodeId, Stats};
 use super::filter::{Filter, FilterError};
 use super::highlight::Highlighter;
@@ -141,15 +143,6 @@ pub struct Target {
     pub alive: bool,
 }
 
-pub struct CopyPopup {
-    pub command: String,
-    pub warnings: Vec<String>,
-    /// For gRPC: the grpcurl line `g` copies instead.
-    pub grpcurl: Option<String>,
-    /// None until the runtime reports how the copy went.
-    pub route: Option<Route>,
-}
-
 pub struct Notice {
     pub text: String,
     pub error: bool,
@@ -178,7 +171,8 @@ pub struct App {
     pub(crate) panes: Panes,
     focus: Pane,
     help: Option<(Mode, usize)>,
-    pub(crate) popup: Option<CopyPopup>,
+    pub(crate) popup: Option<CopyMenu>,
+    copy_format: Format,
     pub(crate) picker: Option<Picker>,
     filter_open: bool,
     pub(crate) filter_text: String,
@@ -249,6 +243,7 @@ impl App {
             focus: Pane::List,
             help: None,
             popup: None,
+            copy_format: Format::Curl,
             picker: None,
             filter_open: false,
             filter_text: String::new(),
@@ -500,22 +495,7 @@ impl App {
         let action = keymap::action(mode, &k);
         match (mode, action) {
             (_, Some(Action::Quit)) => self.quit = true,
-            (Mode::Popup, Some(Action::Close)) => self.popup = None,
-            (Mode::Popup, Some(Action::CopyGrpcurl)) => {
-                if let Some(p) = &mut self.popup {
-                    if let Some(g) = p.grpcurl.take() {
-                        fx.push(Effect::Clipboard(g.clone()));
-                        p.command = g;
-                        p.warnings = vec![
-                            "fields are keyed by number: grpcurl needs the service's .proto \
-                             (-proto) or server reflection to send them"
-                                .into(),
-                        ];
-                        p.route = None;
-                    }
-                }
-            }
-            (Mode::Popup, _) => {}
+            (Mode::Popup, a) => copy_menu::key(&mut self.popup, &mut self.copy_format, a, &k, fx),
             (Mode::Help, Some(Action::Close)) => self.help = None,
             (Mode::Help, Some(Action::Down)) => {
                 if let Some((_, s)) = &mut self.help {
@@ -794,7 +774,7 @@ impl App {
                     Pane::Detail => adjust(&mut self.panes.list_pct, -d),
                 }
             }
-            Action::Copy => self.copy(fx),
+            Action::Copy => self.copy(),
             Action::Mark => self.toggle_mark(),
             Action::OnlyMarked => self.toggle_only_marked(),
             Action::Delete => self.delete_selected(),
@@ -909,19 +889,12 @@ impl App {
         self.rebuild_sorted(sort, false);
     }
 
-    fn copy(&mut self, fx: &mut Vec<Effect>) {
+    fn copy(&mut self) {
         let Some(e) = self.selected.and_then(|s| self.store.get(s)) else {
             self.notify("nothing selected to copy".into(), true);
             return;
         };
-        let c = super::curl::curl(&e.ex);
-        fx.push(Effect::Clipboard(c.command.clone()));
-        self.popup = Some(CopyPopup {
-            command: c.command,
-            warnings: c.warnings,
-            grpcurl: c.grpcurl,
-            route: None,
-        });
+        self.popup = Some(CopyMenu::open(&e.ex, self.copy_format));
     }
 
     fn movement(&mut self, a: Action) {
@@ -1171,7 +1144,7 @@ impl App {
     pub fn picker(&self) -> Option<&Picker> {
         self.picker.as_ref()
     }
-    pub fn popup(&self) -> Option<&CopyPopup> {
+    pub fn popup(&self) -> Option<&CopyMenu> {
         self.popup.as_ref()
     }
     pub fn help(&self) -> Option<(Mode, usize)> {
