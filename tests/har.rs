@@ -10,8 +10,6 @@ use serde_json::Value;
 use support::*;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/sample.apitop");
-/// Where scripts/test-deps.sh installs har-validator.
-const VALIDATOR: &str = "/opt/apitop-test-tools/har-validator";
 
 fn apitop(args: &[&str]) -> std::process::Output {
     Command::new(APITOP)
@@ -52,41 +50,6 @@ fn json_lines(extra: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-/// har-validator's verdict on `file`, or None (skipped, with the reason printed) when node or
-/// the validator is missing; with `APITOP_REQUIRE_EBPF=1` (CI) a missing one fails instead.
-fn validate(test: &str, file: &Path) -> Option<String> {
-    let installed = Path::new(VALIDATOR).join("node_modules/har-validator/package.json");
-    let reason = if !have("node") {
-        Some("node is not installed")
-    } else if !installed.exists() {
-        Some("har-validator is not installed under /opt/apitop-test-tools")
-    } else {
-        None
-    };
-    if let Some(reason) = reason {
-        let reason = format!("{reason}; scripts/test-deps.sh installs it");
-        if std::env::var("APITOP_REQUIRE_EBPF").as_deref() == Ok("1") {
-            panic!("{test}: {reason}, and APITOP_REQUIRE_EBPF=1 forbids skipping");
-        }
-        eprintln!("SKIPPED {test} (validation only): {reason}");
-        return None;
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/validate_har.js");
-    let out = Command::new("node")
-        .arg(script)
-        .arg(VALIDATOR)
-        .arg(file)
-        .output()
-        .expect("running node");
-    assert!(
-        out.status.success(),
-        "har-validator rejects {}:\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 fn entries(doc: &Value) -> &Vec<Value> {
     doc["log"]["entries"].as_array().expect("log.entries")
 }
@@ -113,7 +76,7 @@ fn sample_recording_is_a_valid_har_matching_the_json_lines() {
     let entries = entries(&doc);
     assert!(!lines.is_empty());
     assert_eq!(entries.len(), lines.len(), "one entry per JSON line");
-    if let Some(verdict) = validate("sample_recording_is_a_valid_har", &path) {
+    if let Some(verdict) = validate_har("sample_recording_is_a_valid_har", &path) {
         assert_eq!(verdict, format!("valid {}", lines.len()));
     }
     for (e, l) in entries.iter().zip(&lines) {
