@@ -3,7 +3,7 @@
 //! scripts/test-deps.sh) and against the `--json` lines of the same recording.
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
