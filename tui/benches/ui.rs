@@ -264,9 +264,9 @@ fn stats_view(n: u64) {
     key(&mut app, KeyCode::Char('S'));
     let resort = t.elapsed();
     println!(
-        "{n:>8} exchanges: stats view open {:.1} ms ({rows} endpoints, peak +{:.1} MiB), re-sort {:.3} ms",
+        "{n:>8} exchanges: stats view open {:.1} ms ({rows} endpoints, peak +{:.0} KiB), re-sort {:.3} ms",
         ms(open),
-        mib(peak),
+        peak as f64 / 1024.0,
         ms(resort)
     );
 }
@@ -286,11 +286,11 @@ fn har_export(n: u64) {
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     let _ = std::fs::remove_file(&path);
     println!(
-        "{written:>8} exchanges: HAR export {:.0} ms ({:.0} k/s, {:.1} MiB file, peak +{:.1} MiB)",
+        "{written:>8} exchanges: HAR export {:.0} ms ({:.0} k/s, {:.1} MiB file, peak +{:.0} KiB)",
         ms(took),
         n as f64 / took.as_secs_f64() / 1e3,
         size as f64 / (1 << 20) as f64,
-        mib(peak)
+        peak as f64 / 1024.0
     );
 }
 
