@@ -196,7 +196,7 @@ const MAIN: &[Binding] = &[
     b(
         &[k('w')],
         Action::Write,
-        "write marked (or shown) to a .har file",
+        "write marked (or shown) to .har or .apitop",
     ),
     b(&[k('s')], Action::Stats, "stats per endpoint"),
     b(&[k('t')], Action::ToggleTree, "show/hide endpoint tree"),

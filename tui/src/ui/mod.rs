@@ -14,6 +14,7 @@ pub mod highlight;
 pub mod keymap;
 pub mod layout;
 pub mod picker;
+pub mod recording_out;
 pub mod runtime;
 pub mod search;
 pub mod stats_table;

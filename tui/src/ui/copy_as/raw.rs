@@ -8,8 +8,14 @@ use super::Snippet;
 
 /// The exact bytes, or why they cannot be written.
 pub fn request_bytes(ex: &Exchange) -> Result<(Vec<u8>, Vec<String>), String> {
+    replay(ex).needs_http2("raw HTTP/1.1")?;
+    http1_request(ex)
+}
+
+/// The request as HTTP/1.1 bytes whatever it was captured over (gRPC included: a recording
+/// written from the UI holds it so), or why its head would not parse back.
+pub fn http1_request(ex: &Exchange) -> Result<(Vec<u8>, Vec<String>), String> {
     let r = replay(ex);
-    r.needs_http2("raw HTTP/1.1")?;
     let mut notes = r.notes.clone();
     if r.http2 {
         notes.push("captured over HTTP/2; written as the HTTP/1.1 equivalent".into());
