@@ -21,9 +21,15 @@ use super::store::{Entry, Seq, SortKey, Store};
 use super::theme::Theme;
 use super::views::detail;
 
+mod access;
+mod detail_cache;
+use detail_cache::DetailCache;
+use filtering::in_drill;
 mod detail_search;
 mod diff_view;
+mod filtering;
 mod manage;
+mod picker_keys;
 mod stats_view;
 pub use detail_search::DetailSearch;
 pub use diff_view::DiffView;
@@ -147,15 +153,6 @@ pub struct Notice {
     pub text: String,
     pub error: bool,
     pub until: UnixNanos,
-}
-
-/// The detail pane's built lines for one (exchange, tab).
-struct DetailCache {
-    key: (Seq, Tab),
-    lines: Vec<Line<'static>>,
-    body_start: usize,
-    /// Generation of the highlight job this cache waits for.
-    pending: Option<u64>,
 }
 
 pub struct App {
@@ -521,211 +518,6 @@ impl App {
         }
     }
 
-    fn filter_key(&mut self, action: Option<Action>, k: KeyEvent) {
-        match action {
-            Some(Action::Accept) => {
-                self.filter_open = false;
-                if self.refilter_due.take().is_some() {
-                    self.rebuild_view_and_tree();
-                }
-            }
-            Some(Action::Cancel) => {
-                self.filter_open = false;
-                let before = std::mem::take(&mut self.filter_before);
-                self.set_filter(before);
-            }
-            Some(Action::DeleteBack) => {
-                let mut t = self.filter_text.clone();
-                t.pop();
-                self.set_filter(t);
-            }
-            Some(Action::ClearInput) => self.set_filter(String::new()),
-            _ => {
-                if let Some(c) = typed(&k) {
-                    let mut t = self.filter_text.clone();
-                    t.push(c);
-                    self.set_filter(t);
-                }
-            }
-        }
-    }
-
-    /// Applies a new expression as typed: a valid one replaces the filter, an invalid one is
-    /// reported and the last valid filter stays in force.
-    pub fn set_filter(&mut self, text: String) {
-        self.filter_text = text;
-        match Filter::parse(&self.filter_text) {
-            Ok(f) => {
-                let changed =
-                    f.as_ref().map(Filter::source) != self.filter.as_ref().map(Filter::source);
-                self.filter = f;
-                self.filter_error = None;
-                if changed {
-                    if self.store.len() >= REFILTER_DEBOUNCE_FROM && self.filter_open {
-                        // Typing over a large store: one pass once the typing pauses, not one
-                        // per key (a pass over a million exchanges takes a good part of a
-                        // second and would make every key wait).
-                        self.refilter_due = Some(self.now + REFILTER_PAUSE_NS);
-                    } else {
-                        self.refilter_due = None;
-                        self.rebuild_view_and_tree();
-                    }
-                }
-            }
-            Err(e) => self.filter_error = Some(e),
-        }
-    }
-
-    /// A node's stats as the tree shows them: of the filtered exchanges while a filter is in
-    /// force, else of everything.
-    pub fn node_stats(&self, id: NodeId) -> &Stats {
-        static EMPTY: std::sync::OnceLock<Stats> = std::sync::OnceLock::new();
-        match &self.tree_filtered {
-            Some(v) => v
-                .get(id as usize)
-                .unwrap_or_else(|| EMPTY.get_or_init(Stats::default)),
-            None => &self.tree.node(id).stats,
-        }
-    }
-
-    /// Whether the tree shows filtered stats.
-    pub fn tree_is_filtered(&self) -> bool {
-        self.tree_filtered.is_some()
-    }
-
-    fn rebuild_view(&mut self) {
-        self.rebuild(false);
-    }
-
-    /// The filter changed: the list and the tree's filtered stats, in one pass over the store.
-    fn rebuild_view_and_tree(&mut self) {
-        self.rebuild(true);
-    }
-
-    fn rebuild(&mut self, tree_stats: bool) {
-        self.rebuild_sorted(self.store.sort(), tree_stats);
-    }
-
-    /// The view from scratch under `sort`; with `tree_stats`, the tree's filtered stats too.
-    fn rebuild_sorted(&mut self, sort: SortKey, tree_stats: bool) {
-        let filter = self.filter.as_ref();
-        let drill = self.drill_spec();
-        let tree = &self.tree;
-        let mut stats =
-            (tree_stats && filter.is_some()).then(|| vec![Stats::default(); tree.len()]);
-        let only_marked = self.only_marked;
-        self.store.rebuild(sort, |e| {
-            let m = filter.is_none_or(|f| f.matches(&e.ex));
-            if let (true, Some(s)) = (m, stats.as_mut()) {
-                for n in tree.path_to_root(e.node) {
-                    s[n as usize].add(&e.ex);
-                }
-            }
-            shown(e, m, only_marked, drill, tree)
-        });
-        if tree_stats {
-            self.tree_filtered = stats;
-        }
-        self.newest_match = self.newest_in_view();
-    }
-
-    /// The newest exchange in the view: scans back from the newest (usually a few steps).
-    fn newest_in_view(&self) -> Option<Seq> {
-        let (filter, drill, tree) = (self.filter.as_ref(), self.drill_spec(), &self.tree);
-        self.store
-            .iter()
-            .rev()
-            .find(|(_, e)| {
-                let matched = filter.is_none_or(|f| f.matches(&e.ex));
-                shown(e, matched, self.only_marked, drill, tree)
-            })
-            .map(|(s, _)| s)
-    }
-
-    fn picker_key(&mut self, action: Option<Action>, k: KeyEvent, fx: &mut Vec<Effect>) {
-        let rows = self.picker_rows();
-        let Some(p) = &mut self.picker else { return };
-        match action {
-            Some(Action::Up) => p.move_by(-1),
-            Some(Action::Down) => p.move_by(1),
-            Some(Action::PageUp) => p.move_by(-(rows.max(1) as isize)),
-            Some(Action::PageDown) => p.move_by(rows.max(1) as isize),
-            Some(Action::Mark) => {
-                p.toggle_mark();
-                p.move_by(1);
-            }
-            Some(Action::Refresh) => fx.push(Effect::RefreshProcesses),
-            Some(Action::ClearInput) => {
-                p.query.clear();
-                p.refilter();
-            }
-            Some(Action::DeleteBack) => {
-                p.query.pop();
-                p.refilter();
-            }
-            Some(Action::Help) => self.help = Some((Mode::Picker, 0)),
-            Some(Action::Close) => {
-                if !p.query.is_empty() {
-                    p.query.clear();
-                    p.refilter();
-                } else {
-                    self.picker = None;
-                }
-            }
-            Some(Action::Detach) => {
-                if let Some(pid) = p.current().map(|r| r.info.pid) {
-                    if let Some(t) = self.targets.iter().position(|t| t.pid == pid) {
-                        let t = self.targets.remove(t);
-                        fx.push(Effect::Detach(pid));
-                        p.message = Some(format!("detached from {} ({pid})", t.comm));
-                    } else {
-                        p.message = Some(format!("{pid} is not a target"));
-                    }
-                }
-            }
-            Some(Action::Attach) => self.attach_chosen(fx),
-            _ => {
-                if let Some(c) = typed(&k) {
-                    p.query.push(c);
-                    p.refilter();
-                }
-            }
-        }
-    }
-
-    fn attach_chosen(&mut self, fx: &mut Vec<Effect>) {
-        let Some(p) = &mut self.picker else { return };
-        let chosen: Vec<ProcessRow> = p.chosen().into_iter().cloned().collect();
-        if chosen.is_empty() {
-            p.message = Some("no process to attach to".into());
-            return;
-        }
-        let mut pids = Vec::new();
-        let mut notes = Vec::new();
-        for row in &chosen {
-            let info = &row.info;
-            notes.push(picker::expectation(info));
-            if info.tls.capturable && !self.targets.iter().any(|t| t.pid == info.pid) {
-                pids.push(info.pid);
-            }
-        }
-        if pids.is_empty() {
-            // Nothing capturable: stay in the picker and say why.
-            p.message = Some(notes.join("; "));
-            return;
-        }
-        for row in chosen.iter().filter(|r| pids.contains(&r.info.pid)) {
-            self.targets.push(Target {
-                pid: row.info.pid,
-                comm: row.info.comm.clone(),
-                alive: true,
-            });
-        }
-        self.picker = None;
-        self.notify(notes.join("; "), false);
-        fx.push(Effect::Attach(pids));
-    }
-
     fn main_action(&mut self, a: Action, fx: &mut Vec<Effect>) {
         match a {
             Action::Help => self.help = Some((self.mode(), 0)),
@@ -885,10 +677,6 @@ impl App {
         v
     }
 
-    fn resort(&mut self, sort: SortKey) {
-        self.rebuild_sorted(sort, false);
-    }
-
     fn copy(&mut self) {
         let Some(e) = self.selected.and_then(|s| self.store.get(s)) else {
             self.notify("nothing selected to copy".into(), true);
@@ -975,73 +763,6 @@ impl App {
         self.sync_detail(fx);
     }
 
-    fn sync_detail(&mut self, fx: &mut Vec<Effect>) {
-        let Some(seq) = self.selected else {
-            self.detail = None;
-            return;
-        };
-        let key = (seq, self.tab);
-        if self.detail.as_ref().is_some_and(|d| d.key == key) {
-            return;
-        }
-        let visible = self.panes.zoom_detail || self.areas().detail.is_some();
-        if !visible {
-            return;
-        }
-        let Some(e) = self.store.get(seq) else { return };
-        let offset = self.cfg.utc_offset.unwrap_or(0);
-        let built = detail::build(&e.ex, self.tab, &self.theme, offset, self.cfg.max_body);
-        // Another exchange or tab: a kept search starts again from its top.
-        if let Some(s) = &mut self.detail_search {
-            s.current = None;
-        }
-        let mut cache = DetailCache {
-            key,
-            lines: built.lines,
-            body_start: built.body_start,
-            pending: None,
-        };
-        if let Some(json) = built.json {
-            if let Some(hl) = self.highlighted.get(&key) {
-                splice(&mut cache, hl.as_ref().clone());
-            } else if json.len() <= HIGHLIGHT_INLINE_MAX {
-                let hl = self.highlighter.json(&json);
-                self.remember(key, hl.clone());
-                splice(&mut cache, hl);
-            } else {
-                self.highlight_gen += 1;
-                cache.pending = Some(self.highlight_gen);
-                fx.push(Effect::Highlight {
-                    gen: self.highlight_gen,
-                    text: json,
-                });
-            }
-        }
-        if self.detail.as_ref().is_none_or(|d| d.key.0 != seq) {
-            self.detail_scroll = 0;
-        }
-        self.detail = Some(cache);
-    }
-
-    fn remember(&mut self, key: (Seq, Tab), lines: Vec<Line<'static>>) {
-        if self.highlighted.len() >= 32 {
-            self.highlighted.clear();
-        }
-        self.highlighted.insert(key, Arc::new(lines));
-    }
-
-    fn highlighted(&mut self, gen: u64, lines: Vec<Line<'static>>) {
-        // A result for anything but the body on screen now is stale: drop it.
-        let Some(d) = &mut self.detail else { return };
-        if d.pending != Some(gen) {
-            return;
-        }
-        let key = d.key;
-        splice(d, lines.clone());
-        d.pending = None;
-        self.remember(key, lines);
-    }
-
     fn refresh_tree_rows(&mut self) {
         if self.tree_rows_gen != Some(self.tree.generation()) {
             self.tree_rows = self.tree.visible(&self.collapsed);
@@ -1067,149 +788,6 @@ impl App {
     fn list_rows(&self) -> usize {
         layout::inner_rows(self.areas().list, 1)
     }
-
-    /// Picker list rows: the screen less status bar, borders, search, header and footer.
-    fn picker_rows(&self) -> usize {
-        usize::from(self.size.height.saturating_sub(8))
-    }
-
-    // ----- read access for views and tests
-
-    pub fn size(&self) -> Rect {
-        self.size
-    }
-    pub fn focus(&self) -> Pane {
-        self.focus
-    }
-    pub fn follow(&self) -> bool {
-        self.follow
-    }
-    pub fn reverse(&self) -> bool {
-        self.reverse
-    }
-    pub fn sort(&self) -> SortKey {
-        self.store.sort()
-    }
-    pub fn selected(&self) -> Option<Seq> {
-        self.selected
-    }
-    pub fn selected_row(&self) -> usize {
-        self.sel_row
-    }
-    pub fn selected_exchange(&self) -> Option<&capture::exchange::Exchange> {
-        self.store.get(self.selected?).map(|e| e.ex.as_ref())
-    }
-    pub fn view_len(&self) -> usize {
-        self.store.view_len()
-    }
-    /// Exchange ids of the list, top to bottom.
-    pub fn visible_ids(&self) -> Vec<u64> {
-        (0..self.store.view_len())
-            .filter_map(|r| self.store.at(r, self.reverse))
-            .filter_map(|s| self.store.get(s).map(|e| e.ex.id))
-            .collect()
-    }
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-    pub fn tree(&self) -> &EndpointTree {
-        &self.tree
-    }
-    pub fn is_collapsed(&self, id: NodeId) -> bool {
-        self.collapsed.contains(&id)
-    }
-    pub fn tree_selected(&self) -> Option<NodeId> {
-        self.tree_sel
-    }
-    pub fn drill(&self) -> Option<NodeId> {
-        self.drill
-    }
-
-    fn drill_spec(&self) -> Option<(NodeId, bool)> {
-        self.drill.map(|d| (d, self.drill_exact))
-    }
-    pub fn filter_text(&self) -> &str {
-        &self.filter_text
-    }
-    pub fn filter_error(&self) -> Option<&FilterError> {
-        self.filter_error.as_ref()
-    }
-    pub fn filter_open(&self) -> bool {
-        self.filter_open
-    }
-    /// The expression in force (the last valid one).
-    pub fn active_filter(&self) -> Option<&str> {
-        self.filter.as_ref().map(Filter::source)
-    }
-    pub fn picker(&self) -> Option<&Picker> {
-        self.picker.as_ref()
-    }
-    pub fn popup(&self) -> Option<&CopyMenu> {
-        self.popup.as_ref()
-    }
-    pub fn help(&self) -> Option<(Mode, usize)> {
-        self.help
-    }
-    pub fn targets(&self) -> &[Target] {
-        &self.targets
-    }
-    pub fn detail_tab(&self) -> Tab {
-        self.tab
-    }
-    pub fn detail_scroll(&self) -> usize {
-        self.detail_scroll
-    }
-    pub fn detail_lines(&self) -> Option<&[Line<'static>]> {
-        self.detail.as_ref().map(|d| d.lines.as_slice())
-    }
-    pub fn detail_pending(&self) -> bool {
-        self.detail.as_ref().is_some_and(|d| d.pending.is_some())
-    }
-    pub fn notice(&self) -> Option<&Notice> {
-        self.notice.as_ref()
-    }
-    pub fn now(&self) -> UnixNanos {
-        self.now
-    }
-    pub fn utc_offset(&self) -> i32 {
-        self.cfg.utc_offset.unwrap_or(0)
-    }
-    pub fn config(&self) -> &Config {
-        &self.cfg
-    }
-    pub fn rate(&self) -> f64 {
-        self.rate
-    }
-    pub fn should_quit(&self) -> bool {
-        self.quit
-    }
-}
-
-/// Whether the list shows entry `e`; `matched`: it passes the filter.
-fn shown(
-    e: &Entry,
-    matched: bool,
-    only_marked: bool,
-    drill: Option<(NodeId, bool)>,
-    tree: &EndpointTree,
-) -> bool {
-    !e.deleted && matched && (!only_marked || e.marked) && in_drill(tree, e.node, drill)
-}
-
-/// Whether an exchange counted at `node` is in the drill-down `(node, exact)`, if any.
-fn in_drill(tree: &EndpointTree, node: NodeId, drill: Option<(NodeId, bool)>) -> bool {
-    match drill {
-        None => true,
-        Some((d, true)) => node == d,
-        Some((d, false)) => tree.is_within(node, d),
-    }
-}
-
-fn splice(d: &mut DetailCache, body: Vec<Line<'static>>) {
-    // Only the body's own lines are replaced; trailers (if any) follow the plain body.
-    let plain_body_len = body.len();
-    let end = (d.body_start + plain_body_len).min(d.lines.len());
-    d.lines.splice(d.body_start..end, body);
 }
 
 /// The character a key types, if it is plain typing.
