@@ -8,6 +8,7 @@ packages=(
   caddy                                                # HTTP/2 tests: a Go server peer
   python3-grpcio                                       # gRPC tests (for /usr/bin/python3)
   golang-go                                            # Go capture tests: builds tests/go programs
+  httpie python3-requests                              # "Copy as…" tests run the snippets
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -28,19 +29,22 @@ fi
 # not move by themselves. Installed side by side under $tools/esbuild-VERSION; the newest also at
 # $tools (Go 1.26).
 tools=/opt/apitop-test-tools
-esbuild() { # PACKAGE VERSION DIR
+npm_pinned() { # PACKAGE VERSION DIR: installs PACKAGE@VERSION under DIR unless there
   if ! grep -qs "\"version\": \"$2\"" "$3/node_modules/$1/package.json"; then
     mkdir -p "$3"
     npm install --no-save --no-audit --no-fund --prefix "$3" "$1@$2" >/dev/null
   fi
 }
-esbuild @esbuild/linux-x64 0.28.2 "$tools"                       # go1.26.5
+npm_pinned @esbuild/linux-x64 0.28.2 "$tools"                    # go1.26.5
 for v in 0.14.20 0.14.38 0.15.18; do                             # go1.17.6, go1.18, go1.19.3
-  esbuild esbuild-linux-64 "$v" "$tools/esbuild-$v"
+  npm_pinned esbuild-linux-64 "$v" "$tools/esbuild-$v"
 done
 for v in 0.17.19 0.22.0 0.24.2 0.27.2; do                        # go1.20.4, 1.22.4, 1.23.1, 1.25.5
-  esbuild @esbuild/linux-x64 "$v" "$tools/esbuild-$v"
+  npm_pinned @esbuild/linux-x64 "$v" "$tools/esbuild-$v"
 done
+# The HAR validator the HAR export test checks apitop's files with (tests/har.rs): one nobody here
+# wrote. Pinned, and the last release (5.1.5, ajv 6 with har-schema 2.0.0).
+npm_pinned har-validator 5.1.5 "$tools/har-validator"
 # The OTLP test's receiver decodes what apitop exports with the Python opentelemetry-proto package
 # (not in Debian 12), for Debian's python3; pinned with its protobuf, installed where the test
 # puts PYTHONPATH.

@@ -672,13 +672,16 @@ fn a_full_ring_loses_exchanges_but_never_splices_them() {
     run.assert_ok();
     // The ring filled: exchanges came out incomplete, and every record lost is in the
     // summary's ring-full count (read once more as the capture ends, not only every 250 ms).
-    let ring_full: u64 = run
-        .stderr
-        .split("ring buffer full ")
-        .nth(1)
-        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    // The number after `label` in the summary line.
+    let after = |label: &str| -> u64 {
+        run.stderr
+            .split(label)
+            .nth(1)
+            .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let ring_full = after("ring buffer full ");
     let incomplete: u64 = run
         .stderr
         .split(" incomplete")
@@ -688,13 +691,7 @@ fn a_full_ring_loses_exchanges_but_never_splices_them() {
         .unwrap_or(0);
     assert!(incomplete > 0, "the ring must have filled: {}", run.stderr);
     // ...and they are told apart from what the programs did: lost in capture.
-    let lost: u64 = run
-        .stderr
-        .split("lost in capture ")
-        .nth(1)
-        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let lost = after("lost in capture ");
     assert!(lost > 0, "the ring's losses are not named: {}", run.stderr);
     assert!(
         ring_full > 0,

@@ -356,3 +356,25 @@ fn bad_otlp_urls_are_clear_errors() {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
 }
+
+#[test]
+fn otlp_goes_with_har() {
+    let har = work_dir().join("with-otlp.har");
+    let _ = std::fs::remove_file(&har);
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let (out, _) = apitop_within(
+        &["-r", SAMPLE, "--har", har.to_str().unwrap(), "--otlp", &url],
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let har: Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap().len();
+    assert!(entries > 100);
+    assert!(
+        stderr.contains(&format!(
+            "apitop: otlp: 0 spans exported, {entries} dropped"
+        )),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The real `apitop` binary in a real terminal (tmux), live: pick a running process in the
-//! picker, watch its requests arrive, copy one as curl (OSC 52 into tmux's buffer), run that
-//! command, and check it reproduces the request (captured by apitop too).
+//! picker, watch its requests arrive, copy one as curl (OSC 52 into tmux's buffer), mark two,
+//! compare them and write them as a HAR that har-validator accepts, then run the copied command
+//! and check it reproduces the request (captured by apitop too).
 mod support;
 #[path = "support/tmux.rs"]
 mod tmux;
@@ -41,10 +42,38 @@ fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
     assert!(screen.contains("POST"), "{screen}");
     // Copy the selected (latest) request.
     tmux.keys(&["c"]);
-    tmux.wait_for("Copy as curl");
+    tmux.wait_for("Copy as…");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("curl: ");
     let command = tmux.buffer();
     assert!(command.starts_with("curl "), "{command:?}");
     tmux.keys(&["Escape"]);
+    // Mark the newest and the one before, compare them, and write them as a HAR file.
+    tmux.keys(&["m", "k", "m"]);
+    tmux.wait_for("2 marked");
+    tmux.keys(&["="]);
+    let screen = tmux.wait_for("Compare #");
+    // Two requests of the loop differ in their query's n and their bodies' echo.
+    assert!(screen.contains("url"), "{screen}");
+    tmux.keys(&["x"]);
+    tmux.wait_for("only those shown");
+    tmux.keys(&["Escape"]);
+    let har = work_dir().join("ui-live.har");
+    let _ = std::fs::remove_file(&har);
+    tmux.keys(&["w"]);
+    tmux.wait_for("write 2 marked to:");
+    tmux.keys(&["C-u"]);
+    tmux.keys(&["-l", &har.display().to_string()]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("wrote 2 exchanges");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+    let entries = doc["log"]["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2);
+    for e in entries {
+        assert_eq!(e["request"]["method"], "POST");
+        assert!(e["request"]["url"].as_str().unwrap().contains("/echo?n="));
+    }
+    validate_har("ui_live", &har);
     tmux.keys(&["q"]);
     // The copied command, run for real (trusting the test certificate), captured by apitop.
     let (cert, _) = cert();

@@ -1,5 +1,5 @@
 //! UI figures: frame render time with 100k and 1M exchanges in the store, re-filter time over
-//! 1M, ingest rate and memory. `cargo bench -p apitop --no-default-features --bench ui`.
+//! 1M, ingest rate and memory, the stats view over 100k and a HAR export of 100k. `cargo bench -p apitop --no-default-features --bench ui`.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -141,8 +141,8 @@ fn frames(app: &mut App, term: &mut Terminal<TestBackend>, frames: usize) -> (f6
     (ms(total) / frames as f64, ms(worst))
 }
 
-fn run(n: u64, refilter: bool) {
-    let before = LIVE.load(Ordering::Relaxed);
+/// An app holding up to `n` exchanges in a 200x50 terminal, at a fixed time.
+fn bench_app(n: u64) -> App {
     let mut app = App::new(Config {
         theme: Theme::builtin("dark").expect("dark theme"),
         max_exchanges: n as usize,
@@ -151,6 +151,12 @@ fn run(n: u64, refilter: bool) {
         ..Config::default()
     });
     app.handle(Msg::Resize(200, 50));
+    app
+}
+
+fn run(n: u64, refilter: bool) {
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut app = bench_app(n);
     let t = Instant::now();
     for i in 0..n {
         app.handle(Msg::Capture(Output::Exchange(Box::new(exchange(i)))));
@@ -239,8 +245,59 @@ fn run(n: u64, refilter: bool) {
     drop(app);
 }
 
+/// The stats view over `n` exchanges: opening it (one pass over the store) and a refresh,
+/// with the heap it takes at its peak.
+fn stats_view(n: u64) {
+    let mut app = bench_app(n);
+    for i in 0..n {
+        app.handle(Msg::Capture(Output::Exchange(Box::new(exchange(i)))));
+    }
+    app.handle(Msg::Tick(0));
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let t = Instant::now();
+    key(&mut app, KeyCode::Char('s'));
+    let open = t.elapsed();
+    let rows = app.stats_view().map_or(0, |v| v.rows.len());
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let t = Instant::now();
+    key(&mut app, KeyCode::Char('S'));
+    let resort = t.elapsed();
+    println!(
+        "{n:>8} exchanges: stats view open {:.1} ms ({rows} endpoints, peak +{:.0} KiB), re-sort {:.3} ms",
+        ms(open),
+        peak as f64 / 1024.0,
+        ms(resort)
+    );
+}
+
+/// HAR export of `n` exchanges (what `w` and `--har` write) to a file: time, size and the heap
+/// it takes at its peak beyond the exchanges themselves.
+fn har_export(n: u64) {
+    let xs: Vec<Exchange> = (0..n).map(exchange).collect();
+    let path = std::env::temp_dir().join(format!("apitop-bench-{}.har", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let t = Instant::now();
+    let written = apitop::har::write_har(&path, xs.iter()).expect("writing the HAR");
+    let took = t.elapsed();
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let _ = std::fs::remove_file(&path);
+    println!(
+        "{written:>8} exchanges: HAR export {:.0} ms ({:.0} k/s, {:.1} MiB file, peak +{:.0} KiB)",
+        ms(took),
+        n as f64 / took.as_secs_f64() / 1e3,
+        size as f64 / (1 << 20) as f64,
+        peak as f64 / 1024.0
+    );
+}
+
 fn main() {
     println!("apitop UI bench (release, one thread)");
+    stats_view(100_000);
+    har_export(100_000);
     run(100_000, false);
     run(1_000_000, true);
     println!("peak heap {:.1} MiB", mib(PEAK.load(Ordering::Relaxed)));

@@ -17,6 +17,8 @@ Examples:
   sudo apitop -w trace.apitop -p 1234  also record raw capture events (mode 0600, yours under sudo)
   apitop -r trace.apitop               decode a recording again, no root needed
   apitop --no-mask -r trace.apitop     the same, with secret header values shown
+  sudo apitop --har out.har -p 1234    headless: a HAR file, written as exchanges complete
+  apitop -r trace.apitop --har out.har convert a recording to HAR (no root needed)
   sudo apitop -n nginx --otlp http://collector:4318
                                        each exchange as an OpenTelemetry span (to .../v1/traces)
 
@@ -31,7 +33,7 @@ Live capture needs root (CAP_BPF, CAP_PERFMON) and Linux 5.17 or newer with BTF
 #[command(name = "apitop", version, about = ABOUT, after_help = AFTER)]
 pub struct Cli {
     /// List processes with their TLS capture status and exit.
-    #[arg(long, conflicts_with_all = ["pids", "names", "read", "write", "command", "otlp"])]
+    #[arg(long, conflicts_with_all = ["pids", "names", "read", "write", "command", "har", "otlp"])]
     pub list: bool,
 
     /// Capture this process (repeatable).
@@ -51,6 +53,14 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// Headless: write the exchanges to FILE as a HAR 1.2 archive (the format browsers' developer
+    /// tools import), each entry as it completes; the document is closed when the capture ends
+    /// (SIGINT/SIGTERM, the end of a -- command or of a -r recording). Alone, nothing is printed
+    /// on stdout; with --json, the JSON lines go to stdout as well. The file is created as -w
+    /// creates recordings (mode 0600, yours under sudo, no symlinks) and is masked as --json is.
+    #[arg(long, value_name = "FILE")]
+    pub har: Option<PathBuf>,
+
     /// Export each exchange as an OpenTelemetry span (HTTP semantic conventions) over OTLP/HTTP
     /// protobuf to URL, a Collector's base URL: http://collector:4318 sends to
     /// http://collector:4318/v1/traces (a URL ending in /v1/traces is used as given). Works with
@@ -68,8 +78,9 @@ pub struct Cli {
 
     /// Mask secrets (the default): the values of Authorization, Proxy-Authorization, Cookie,
     /// Set-Cookie and API-key, token, secret and password headers are shown as *** (keeping the
-    /// auth scheme, cookie names and Set-Cookie attributes) in the UI, copied curl commands and
-    /// --json lines. Recordings (-w) keep the raw bytes; they are masked when read with -r.
+    /// auth scheme, cookie names and Set-Cookie attributes) in the UI, copied curl commands,
+    /// --json lines and HAR files. Recordings (-w) keep the raw bytes; they are masked when read
+    /// with -r.
     #[arg(long, overrides_with = "no_mask")]
     pub mask: bool,
 

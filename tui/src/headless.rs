@@ -1,4 +1,4 @@
-//! `--json` and `--list`: output for scripts and pipes.
+//! `--json`, `--har`, `--otlp` (headless) and `--list`: output for scripts, pipes and files.
 use std::io::Write;
 use std::sync::Arc;
 
@@ -6,55 +6,116 @@ use anyhow::Result;
 use capture::output::Output;
 use capture::procinfo::{self, Inspector};
 
+use crate::har::{HarFile, HarWriter};
 use crate::otlp;
 use crate::session::{self, Ended, Session};
 use capture::handoff::Handoff;
 
-/// Where a headless session's exchanges go besides the summary.
-pub struct Outputs {
-    /// `--json`: one line per exchange on stdout.
-    pub lines: bool,
+/// Where headless output goes: JSON lines on stdout (`--json`), a HAR file (`--har`), or both.
+pub struct Sinks {
+    stdout: Option<Handoff>,
+    har: Option<HarWriter<HarFile>>,
+    /// The first HAR write error: the capture ends with it.
+    har_error: Option<anyhow::Error>,
     /// `--otlp`: the session exports each exchange itself; this handle reports and finishes.
-    pub otlp: Option<Arc<otlp::Exporter>>,
+    otlp: Option<Arc<otlp::Exporter>>,
+}
+
+impl Sinks {
+    /// `json`: print JSON lines on stdout; `har`: a HAR file made by [`crate::har::create`].
+    pub fn new(json: bool, har: Option<HarWriter<HarFile>>) -> Self {
+        Sinks {
+            stdout: json.then(stdout_writer),
+            har,
+            har_error: None,
+            otlp: None,
+        }
+    }
+
+    /// Reports on and finishes `--otlp` export (the session, given the same exporter, feeds it).
+    pub fn with_otlp(mut self, otlp: Option<Arc<otlp::Exporter>>) -> Self {
+        self.otlp = otlp;
+        self
+    }
+
+    /// Whether output can go on: stdout, when printing there, is open and the HAR file writable.
+    fn open(&self) -> bool {
+        self.stdout.as_ref().is_none_or(|w| w.error().is_none()) && self.har_error.is_none()
+    }
+
+    /// Does `write` to the HAR file, if there is one and it has not failed; keeps the first
+    /// error, which ends the capture.
+    fn with_har(&mut self, write: impl FnOnce(&mut HarWriter<HarFile>) -> Result<()>) {
+        if self.har_error.is_some() {
+            return;
+        }
+        if let Some(h) = self.har.as_mut() {
+            if let Err(e) = write(h) {
+                self.har_error = Some(e);
+            }
+        }
+    }
+
+    /// Writes what is left, closes the HAR document; the HAR file's error, if any.
+    fn finish(mut self) -> Result<()> {
+        // A closed stdout is how a reader says it has had enough: not an error.
+        if let Some(w) = self.stdout.take() {
+            let _ = w.finish();
+        }
+        let har = self.har.take();
+        if let Some(e) = self.har_error.take() {
+            if let Some(h) = har {
+                // Best effort: the file is already known to be short.
+                let _ = crate::har::close(h);
+            }
+            return Err(e);
+        }
+        if let Some(h) = har {
+            let entries = crate::har::close(h)?;
+            eprintln!("apitop: {entries} HAR entries written");
+        }
+        Ok(())
+    }
 }
 
 /// Runs a session to its end, printing one JSON line per exchange (flushed as it completes)
-/// when asked to. Returns when the session ends by itself, on SIGINT/SIGTERM, or when stdout is
-/// closed.
-pub fn run(mut session: Session, names: &[String], outputs: Outputs) -> Result<()> {
+/// and/or adding it to a HAR file. Returns when the session ends by itself, on SIGINT/SIGTERM,
+/// when stdout is closed, or when the HAR file cannot be written.
+pub fn run(mut session: Session, names: &[String], mut sinks: Sinks) -> Result<()> {
     session::install_stop_signals();
     let mut notes = Notes {
         names: names.to_vec(),
-        lines: outputs.lines,
         ..Notes::default()
     };
     for n in names {
         eprintln!("apitop: watching for processes named {n}");
     }
-    let otlp = outputs.otlp;
+    let otlp = sinks.otlp.take();
     if let Some(e) = &otlp {
         eprintln!(
             "apitop: exporting spans to {} (OTLP/HTTP protobuf)",
             e.endpoint()
         );
     }
-    let mut stdout = stdout_writer();
     let mut out = Vec::new();
-    let mut stdout_open = true;
+    let mut open = true;
     let replay = session.is_replay();
     loop {
         let step = session.step(&mut out);
-        stdout_open &= print(&mut stdout, &mut out, &mut notes);
+        open &= print(&mut sinks, &mut out, &mut notes);
         warn(otlp.as_deref());
         let ended = match step {
             Ok(e) => e,
             Err(e) => {
                 // A damaged recording: report what was decoded, then the error.
                 let stats = session.finish(&mut out)?;
-                print(&mut stdout, &mut out, &mut notes);
-                // A closed stdout is how a reader says it has had enough: not an error.
-                let _ = stdout.finish();
+                print(&mut sinks, &mut out, &mut notes);
+                let har = sinks.finish();
                 eprintln!("{}", crate::json::summary_line(&stats));
+                // The recording's error is the one returned; the HAR file's is only told.
+                if let Err(h) = har {
+                    eprintln!("apitop: {h:#}");
+                }
                 finish_otlp(otlp.as_deref());
                 return Err(e);
             }
@@ -62,15 +123,15 @@ pub fn run(mut session: Session, names: &[String], outputs: Outputs) -> Result<(
         if let Some(Ended::CommandExited(status)) = &ended {
             eprintln!("apitop: the command exited ({status})");
         }
-        if ended.is_some() || !stdout_open {
+        if ended.is_some() || !open {
             break;
         }
         if session::stop_requested() {
             // What the probes captured before the signal is still queued: take it in first.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            while stdout_open && std::time::Instant::now() < deadline {
+            while open && std::time::Instant::now() < deadline {
                 session.step(&mut out)?;
-                stdout_open &= print(&mut stdout, &mut out, &mut notes);
+                open &= print(&mut sinks, &mut out, &mut notes);
                 if session.last_batch() == 0 {
                     break;
                 }
@@ -82,12 +143,12 @@ pub fn run(mut session: Session, names: &[String], outputs: Outputs) -> Result<(
         }
     }
     let stats = session.finish(&mut out)?;
-    print(&mut stdout, &mut out, &mut notes);
-    // Every line is out before the summary says how many there were.
-    let _ = stdout.finish();
+    print(&mut sinks, &mut out, &mut notes);
+    // Every line and entry is out before the summary says how many there were.
+    let har = sinks.finish();
     eprintln!("{}", crate::json::summary_line(&stats));
     finish_otlp(otlp.as_deref());
-    Ok(())
+    har
 }
 
 /// The collector's one warning, when it has just failed.
@@ -111,24 +172,24 @@ pub fn finish_otlp(otlp: Option<&otlp::Exporter>) {
 #[derive(Default)]
 struct Notes {
     started: bool,
-    /// Whether exchanges are printed (`--json`); without it they only go to `--otlp`.
-    lines: bool,
     names: Vec<String>,
     announced: std::collections::HashMap<u32, String>,
 }
 
-/// Hands `out`'s exchanges to the writer and clears `out`; false once stdout is gone (a closed
-/// pipe ends the capture quietly). The exchanges of one drain are handed over together: a line
-/// still leaves within one drain interval, without a write per exchange.
-fn print(w: &mut Handoff, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
+/// Hands `out`'s exchanges to the sinks and clears `out`; false once stdout is gone (a closed
+/// pipe ends the capture quietly) or the HAR file failed. The exchanges of one drain are handed
+/// over together: a line still leaves within one drain interval, without a write per exchange.
+fn print(sinks: &mut Sinks, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
     for o in out.drain(..) {
         match o {
-            Output::Exchange(_) if !notes.lines => {}
             Output::Exchange(x) => {
-                let lines = w.buffer();
-                crate::json::write_exchange(lines, &x);
-                lines.push(b'\n');
-                w.item_done();
+                if let Some(w) = sinks.stdout.as_mut() {
+                    let lines = w.buffer();
+                    crate::json::write_exchange(lines, &x);
+                    lines.push(b'\n');
+                    w.item_done();
+                }
+                sinks.with_har(|h| h.entry(&x));
             }
             Output::Opaque(c) => eprintln!("{}", crate::json::opaque_line(&c)),
             Output::Process { pid, comm, .. } => {
@@ -146,8 +207,11 @@ fn print(w: &mut Handoff, out: &mut Vec<Output>, notes: &mut Notes) -> bool {
         }
     }
     notes.started = true;
-    w.flush();
-    w.error().is_none()
+    if let Some(w) = sinks.stdout.as_mut() {
+        w.flush();
+    }
+    sinks.with_har(|h| h.flush());
+    sinks.open()
 }
 
 /// The stdout pipe is asked to hold this much (`F_SETPIPE_SZ`), so that a line with a large body

@@ -1,5 +1,6 @@
 //! apitop: the CLI, capture sessions, headless output and the terminal UI.
 pub mod cli;
+pub mod har;
 pub mod headless;
 pub mod interactive;
 pub mod json;
@@ -21,19 +22,34 @@ pub fn run(cli: cli::Cli) -> Result<()> {
     }
     let limits = cli.limits();
     // `--otlp` alone, with no terminal to draw on (a service, a pipe): headless, summary only.
-    let headless = cli.json || (cli.otlp.is_some() && !std::io::stdout().is_terminal());
+    let headless =
+        cli.json || cli.har.is_some() || (cli.otlp.is_some() && !std::io::stdout().is_terminal());
     if headless {
+        // A bad --otlp URL fails before the HAR file is made.
+        let otlp = otlp_exporter(&cli)?;
+        // The HAR file is made first, so that a path it cannot be written to fails before any
+        // capture starts (a `--` command is started with the session).
+        let har = cli.har.as_deref().map(har::create).transpose()?;
         let session = match &cli.read {
-            Some(path) => session::Session::replay(path, limits)?,
-            None => live_session(&cli, limits, false)?,
-        }
-        .with_mask(cli.masking());
-        let (session, otlp) = with_otlp(&cli, session)?;
-        let out = headless::Outputs {
-            lines: cli.json,
-            otlp,
+            Some(path) => session::Session::replay(path, limits),
+            None => live_session(&cli, limits, false),
         };
-        return headless::run(session, &cli.names, out);
+        let session = match session {
+            Ok(s) => s.with_mask(cli.masking()),
+            Err(e) => {
+                // Left a valid, empty HAR rather than a head without its end.
+                if let Some(h) = har {
+                    let _ = har::close(h);
+                }
+                return Err(e);
+            }
+        };
+        let session = match &otlp {
+            Some(e) => session.with_otlp(e.clone()),
+            None => session,
+        };
+        let sinks = headless::Sinks::new(cli.json, har).with_otlp(otlp);
+        return headless::run(session, &cli.names, sinks);
     }
     // Everything that can fail is checked before the terminal is taken over.
     let theme = ui::theme::Theme::load(&cli.theme)?;
@@ -49,7 +65,11 @@ pub fn run(cli: cli::Cli) -> Result<()> {
             "live".to_string(),
         ),
     };
-    let (session, otlp) = with_otlp(&cli, session)?;
+    let otlp = otlp_exporter(&cli)?;
+    let session = match &otlp {
+        Some(e) => session.with_otlp(e.clone()),
+        None => session,
+    };
     let config = ui::Config {
         theme,
         max_exchanges: cli.max_exchanges.max(1),
@@ -68,16 +88,12 @@ pub fn run(cli: cli::Cli) -> Result<()> {
     interactive::run(session, config, otlp)
 }
 
-/// Sets up `--otlp` export, if asked for, and has the session feed it.
-fn with_otlp(
-    cli: &cli::Cli,
-    session: session::Session,
-) -> Result<(session::Session, Option<Arc<otlp::Exporter>>)> {
-    let Some(url) = &cli.otlp else {
-        return Ok((session, None));
-    };
-    let exporter = Arc::new(otlp::Exporter::new(url, cli.otlp_queue)?);
-    Ok((session.with_otlp(exporter.clone()), Some(exporter)))
+/// Sets up `--otlp` export, if asked for (the session is then given it to feed).
+fn otlp_exporter(cli: &cli::Cli) -> Result<Option<Arc<otlp::Exporter>>> {
+    cli.otlp
+        .as_deref()
+        .map(|url| otlp::Exporter::new(url, cli.otlp_queue).map(Arc::new))
+        .transpose()
 }
 
 #[cfg(feature = "live")]
@@ -87,7 +103,7 @@ fn live_session(
     interactive: bool,
 ) -> Result<session::Session> {
     if !interactive && !cli.has_targets() {
-        anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (or run in a terminal without --json to pick processes)");
+        anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (or run in a terminal without --json, --har and --otlp to pick processes)");
     }
     let targets = session::Targets {
         pids: cli.pids.clone(),

@@ -1,9 +1,10 @@
-//! Bad input never panics: the filter language and "Copy as curl" under mutational fuzzing
-//! (fuzz/harness.rs; seeds in fuzz/corpus/filter and fuzz/corpus/curl).
+//! Bad input never panics: the filter language and "Copy as…" (every format) under mutational
+//! fuzzing (fuzz/harness.rs; seeds in fuzz/corpus/filter and fuzz/corpus/curl).
 #[path = "../../fuzz/harness.rs"]
 mod harness;
 mod ui_support;
 
+use apitop::ui::copy_as::{snippet, Format};
 use apitop::ui::curl::{args, curl, printf_format};
 use apitop::ui::filter::Filter;
 use capture::exchange::{Exchange, Protocol};
@@ -117,6 +118,23 @@ fn fuzz_curl() {
         );
         if let Some(g) = &c.grpcurl {
             assert!(shlex::split(g).is_some(), "does not lex: {g:?}");
+        }
+        for f in Format::ALL {
+            let Ok(s) = snippet(f, &e) else { continue };
+            match f {
+                // One comment line per note, then one shell command.
+                Format::Curl | Format::Httpie | Format::Grpcurl => {
+                    let skip = if f == Format::Httpie {
+                        s.notes.len()
+                    } else {
+                        0
+                    };
+                    let cmd = s.text.splitn(skip + 1, '\n').last().unwrap_or_default();
+                    assert!(shlex::split(cmd).is_some(), "{f:?} does not lex: {cmd:?}");
+                }
+                Format::Raw => assert!(!s.text.contains('\0')),
+                Format::Python | Format::Fetch => {}
+            }
         }
     });
 }

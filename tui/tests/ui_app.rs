@@ -7,6 +7,7 @@ use apitop::ui::keymap::{self, Mode};
 use apitop::ui::layout::Pane;
 use apitop::ui::picker::ProcessRow;
 use apitop::ui::store::SortKey;
+use apitop::ui::App;
 use apitop::ui::Config;
 use capture::output::Output;
 use capture::procinfo::{ProcessInfo, TlsStatus};
@@ -226,10 +227,15 @@ fn large_json_is_highlighted_off_the_handle_and_stale_results_are_dropped() {
 }
 
 #[test]
-fn copy_emits_clipboard_and_popup_reports_the_route() {
+fn copy_menu_chooses_a_format_and_reports_the_route() {
     let mut a = app();
     feed(&mut a, sample().into_iter().take(3));
-    let fx = key(&mut a, 'c');
+    assert!(
+        key(&mut a, 'c').is_empty(),
+        "opening the menu copies nothing"
+    );
+    assert_eq!(a.mode(), Mode::Popup);
+    let fx = code(&mut a, KeyCode::Enter);
     let cmd = match fx.as_slice() {
         [Effect::Clipboard(c)] => c.clone(),
         other => panic!("{other:?}"),
@@ -240,7 +246,6 @@ fn copy_emits_clipboard_and_popup_reports_the_route() {
         Some("https://api.example.com/users")
     );
     assert!(argv.contains(&"--data-binary".to_string()));
-    assert_eq!(a.mode(), Mode::Popup);
     assert_eq!(a.popup().map(|p| p.route.is_none()), Some(true));
     a.handle(Msg::Copied(Route::Osc52 {
         why: "no display".into(),
@@ -251,10 +256,26 @@ fn copy_emits_clipboard_and_popup_reports_the_route() {
             why: "no display".into()
         })
     );
-    // Keys go to the popup, not the list.
+    // Keys go to the menu, not the list: j moves to HTTPie, a digit picks Python.
     key(&mut a, 'j');
     assert_eq!(a.selected_exchange().map(|e| e.id), Some(3));
+    let copied = |fx: Vec<Effect>| match fx.as_slice() {
+        [Effect::Clipboard(c)] => c.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        copied(code(&mut a, KeyCode::Enter)).contains("http POST https://api.example.com/users")
+    );
+    key(&mut a, '4');
+    assert!(copied(code(&mut a, KeyCode::Enter)).contains("import requests"));
+    code(&mut a, KeyCode::Up);
+    assert!(copied(code(&mut a, KeyCode::Enter)).starts_with("POST /users HTTP/1.1\r\n"));
     code(&mut a, KeyCode::Esc);
+    assert_eq!(a.mode(), Mode::List);
+    // The next menu opens on the format copied last.
+    key(&mut a, 'c');
+    assert!(copied(code(&mut a, KeyCode::Enter)).starts_with("POST /users HTTP/1.1\r\n"));
+    key(&mut a, 'q');
     assert_eq!(a.mode(), Mode::List);
 }
 
@@ -476,7 +497,7 @@ fn help_lists_every_key_of_the_screen() {
 fn the_endpoint_tree_follows_the_filter() {
     let mut a = app();
     feed(&mut a, sample());
-    let host = |a: &apitop::ui::App, name: &str| {
+    let host = |a: &App, name: &str| {
         a.tree()
             .visible(&std::collections::HashSet::new())
             .into_iter()
@@ -679,7 +700,7 @@ fn delete_and_clear() {
     let mut a = app();
     feed(&mut a, sample());
     // What the endpoint tree counts under the host.
-    let users = |a: &apitop::ui::app::App| {
+    let users = |a: &App| {
         let t = a.tree();
         let root = t.node(apitop::ui::endpoints::ROOT);
         root.children
@@ -746,7 +767,7 @@ fn stats_view_per_endpoint() {
     feed(&mut a, sample());
     key(&mut a, 's');
     assert_eq!(a.mode(), Mode::Stats);
-    let templates = |a: &apitop::ui::app::App| -> Vec<(String, u64)> {
+    let templates = |a: &App| -> Vec<(String, u64)> {
         a.stats_view()
             .unwrap()
             .rows
@@ -896,4 +917,31 @@ fn compare_two_marked_exchanges() {
     assert_eq!(shown, ["url", "took", ".id", ".name"], "{shown:?}");
     code(&mut a, KeyCode::Esc);
     assert_eq!(a.mode(), Mode::List);
+}
+
+/// An open stats view follows new traffic: rebuilt on a tick once a second has passed and the
+/// list changed.
+#[test]
+fn stats_view_refreshes_with_traffic() {
+    let mut a = app_with(Config {
+        fixed_now: None,
+        ..config()
+    });
+    let t0 = 1_700_000_000_000_000_000u64;
+    a.handle(Msg::Tick(t0));
+    feed_at(&mut a, sample().into_iter().take(2), t0);
+    key(&mut a, 's');
+    let count = |a: &App| -> u64 { a.stats_view().unwrap().rows.iter().map(|r| r.count).sum() };
+    assert_eq!(count(&a), 2);
+    feed_at(&mut a, sample().into_iter().skip(2), t0 + 100_000_000);
+    assert_eq!(count(&a), 2, "not within the second");
+    a.handle(Msg::Tick(t0 + 1_200_000_000));
+    assert_eq!(count(&a), 8);
+}
+
+fn feed_at(a: &mut App, xs: impl IntoIterator<Item = capture::exchange::Exchange>, now: u64) {
+    for x in xs {
+        a.handle(Msg::Capture(Output::Exchange(Box::new(x))));
+    }
+    a.handle(Msg::Tick(now));
 }

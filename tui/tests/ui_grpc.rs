@@ -195,26 +195,37 @@ fn grpcurl_only_when_the_request_decodes() {
 }
 
 #[test]
-fn the_copy_popup_offers_the_grpcurl_line_with_g() {
+fn the_copy_menu_offers_grpcurl_and_leaves_out_http1_only_formats() {
     let mut a = app();
     feed(&mut a, [grpc_call(1, "/demo.Greeter/SayHello", true)]);
-    let fx = key(&mut a, 'c');
+    assert!(
+        key(&mut a, 'c').is_empty(),
+        "opening the menu copies nothing"
+    );
+    let fx = code(&mut a, KeyCode::Enter);
     let curl_cmd = match fx.as_slice() {
         [Effect::Clipboard(c)] => c.clone(),
         other => panic!("{other:?}"),
     };
     assert!(curl_cmd.contains("| curl --http2 "), "{curl_cmd}");
     let screen = format!("{:?}", render(&mut a, 120, 40));
-    assert!(screen.contains("g copies the grpcurl line instead"));
-    let fx = key(&mut a, 'g');
+    assert!(screen.contains("6/g grpcurl"), "{screen}");
+    // HTTPie, raw HTTP/1.1, requests and fetch cannot carry gRPC: listed with the reason.
+    assert!(
+        screen.contains("HTTPie: left out, gRPC needs HTTP/2"),
+        "{screen}"
+    );
+    key(&mut a, 'g');
+    let fx = code(&mut a, KeyCode::Enter);
     let g = match fx.as_slice() {
         [Effect::Clipboard(g)] => g.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(shlex::split(&g).unwrap()[0], "grpcurl");
-    assert_eq!(a.popup().unwrap().command, g);
-    // Only once: a second `g` copies nothing more.
-    assert!(key(&mut a, 'g').is_empty());
+    assert_eq!(a.popup().unwrap().current().unwrap().1.text, g);
+    // The left-out formats cannot be picked: the selection stays on grpcurl.
+    key(&mut a, '2');
+    assert_eq!(a.popup().unwrap().current().unwrap().1.text, g);
     // Not offered for plain HTTP.
     let mut b = app();
     feed(
@@ -222,6 +233,7 @@ fn the_copy_popup_offers_the_grpcurl_line_with_g() {
         [ex(2, "GET", "api.example.com", "/users/1", Some(200), 5)],
     );
     key(&mut b, 'c');
-    assert!(key(&mut b, 'g').is_empty());
-    assert!(b.popup().unwrap().command.starts_with("curl "));
+    key(&mut b, 'g');
+    let fx = code(&mut b, KeyCode::Enter);
+    assert!(matches!(fx.as_slice(), [Effect::Clipboard(c)] if c.starts_with("curl ")));
 }

@@ -84,8 +84,10 @@ fn ui_in_tmux() {
     assert!(s.contains("/users/44") && !s.contains("/users/42 "), "{s}");
     // Copy the selected request (the 503 to auth.example.org): OSC 52 into tmux's buffer.
     tmux.keys(&["c"]);
+    tmux.wait_for("Copy as…");
+    tmux.keys(&["Enter"]);
     let s = tmux.wait_for("OSC 52");
-    assert!(s.contains("Copy as curl"), "{s}");
+    assert!(s.contains("curl: "), "{s}");
     let buffer = tmux.buffer();
     let argv = shlex::split(&buffer).expect("shell words");
     assert_eq!(argv.first().map(String::as_str), Some("curl"));
@@ -94,12 +96,12 @@ fn ui_in_tmux() {
         Some("https://auth.example.org/oauth/token?grant=refresh")
     );
     tmux.keys(&["Escape"]);
-    tmux.wait_gone("Copy as curl");
+    tmux.wait_gone("Copy as…");
     // Help, generated from the keymap.
     tmux.keys(&["?"]);
-    tmux.wait_for("copy request as curl");
+    tmux.wait_for("copy request as… curl");
     tmux.keys(&["Escape"]);
-    tmux.wait_gone("copy request as curl");
+    tmux.wait_gone("copy request as… curl");
     // The picker opens with `p` (listing this machine's processes) and closes with Esc.
     tmux.keys(&["p"]);
     tmux.wait_for("Pick processes");

@@ -179,6 +179,7 @@ fn copy_popup() {
     key(&mut a, 'j');
     key(&mut a, 'j');
     key(&mut a, 'c');
+    code(&mut a, KeyCode::Enter);
     a.handle(Msg::Copied(Route::Osc52 {
         why: "no display".into(),
     }));
@@ -281,4 +282,43 @@ fn stats_view_with_sparkline() {
     key(&mut a, 's');
     key(&mut a, 'S');
     insta::assert_snapshot!(format!("{:?}", render(&mut a, 140, 24)));
+}
+
+#[test]
+fn diff_view_of_two_marked() {
+    let mut a = app();
+    feed(
+        &mut a,
+        [
+            with_response_body(
+                ex(1, "GET", "api.example.com", "/users/42", Some(200), 5),
+                "application/json",
+                br#"{"id":42,"name":"Ada","roles":["admin","dev"]}"#,
+            ),
+            with_response_body(
+                ex(2, "GET", "api.example.com", "/users/43", Some(404), 9),
+                "application/json",
+                br#"{"roles":["admin"],"name":"Grace","id":43,"deleted":true}"#,
+            ),
+        ],
+    );
+    key(&mut a, 'g');
+    key(&mut a, 'm');
+    key(&mut a, 'G');
+    key(&mut a, 'm');
+    key(&mut a, '=');
+    insta::assert_snapshot!(format!("{:?}", render(&mut a, 110, 30)));
+}
+
+#[test]
+fn detail_search_highlight() {
+    let mut a = main_app();
+    key(&mut a, 'g');
+    code(&mut a, KeyCode::Enter);
+    code(&mut a, KeyCode::Right);
+    key(&mut a, '/');
+    typ(&mut a, "ad");
+    let buf = render(&mut a, 100, 24);
+    insta::assert_snapshot!(format!("{buf:?}"));
+    assert!(text(&buf).contains("search: ad"), "{}", text(&buf));
 }

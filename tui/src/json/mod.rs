@@ -157,7 +157,7 @@ const GRPC_MESSAGE_CAP: usize = 4 << 20;
 /// `{service, method, status, status_name, message, request_messages, response_messages}` for
 /// a gRPC call (`content-type: application/grpc*` on either side); messages are decoded as
 /// `protoc --decode_raw` would, without a schema.
-fn grpc(x: &Exchange) -> Option<Value> {
+pub(crate) fn grpc(x: &Exchange) -> Option<Value> {
     let resp_grpc = x.response.as_ref().is_some_and(|r| is_grpc(&r.headers));
     if !is_grpc(&x.request.headers) && !resp_grpc {
         return None;

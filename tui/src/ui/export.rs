@@ -1,4 +1,5 @@
-//! `w` and `b`: writing exchanges or a body from the UI to a file. Runs off the UI thread.
+//! `w` and `b`: writing exchanges (HAR or a recording, by the file's extension) or a body
+//! from the UI to a file. Runs off the UI thread.
 //! Files are created the way recordings are (`capture::safe_create`): never through a symlink,
 //! never over another user's file, and under sudo owned by the invoking user.
 use std::io::Write;
@@ -13,13 +14,19 @@ pub fn write(path: &Path, exchanges: &[Exchange]) -> Result<String, String> {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     match ext.as_deref() {
-        Some("har") => Err(format!(
-            "{}: HAR writing is not built in yet ({} exchanges)",
-            path.display(),
-            exchanges.len()
-        )),
+        Some("har") => crate::har::write_har(path, exchanges.iter())
+            .map(|n| format!("wrote {n} exchanges to {}", path.display()))
+            .map_err(|e| format!("{e:#}")),
+        Some("apitop") => match super::recording_out::write_recording(path, exchanges) {
+            Ok((n, 0)) => Ok(format!("wrote {n} exchanges to {}", path.display())),
+            Ok((n, left)) => Ok(format!(
+                "wrote {n} exchanges to {} ({left} without a request line left out)",
+                path.display()
+            )),
+            Err(e) => Err(format!("{e:#}")),
+        },
         _ => Err(format!(
-            "{}: unknown kind of file: name it .har (a recording of everything: -w FILE)",
+            "{}: unknown kind of file: name it .har (HAR 1.2) or .apitop (a recording for -r)",
             path.display()
         )),
     }
@@ -56,7 +63,13 @@ mod tests {
         assert!(err.contains("symbolic link"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "target untouched");
         let err = write(&dir.join("out.txt"), &[]).unwrap_err();
-        assert!(err.contains(".har"), "{err}");
+        assert!(err.contains(".har") && err.contains(".apitop"), "{err}");
+        let x = *crate::ui::testing::ex(7, "api.test", "/a", 10, 0);
+        let said = write(&dir.join("two.HAR"), &[x.clone(), x]).unwrap();
+        assert!(said.starts_with("wrote 2 exchanges"), "{said}");
+        let har: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("two.HAR")).unwrap()).unwrap();
+        assert_eq!(har["log"]["entries"].as_array().map(Vec::len), Some(2));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

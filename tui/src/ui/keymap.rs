@@ -52,8 +52,8 @@ pub enum Action {
     Grow,
     Shrink,
     Copy,
-    /// Copy popup: copy the grpcurl line instead of the curl command.
-    CopyGrpcurl,
+    /// Copy menu: choose a format by its digit (or `g`, grpcurl).
+    Pick,
     Follow,
     Sort,
     Reverse,
@@ -102,7 +102,7 @@ pub enum Action {
     Detach,
     Refresh,
     Close,
-    /// Filter bar: keep the expression and close the bar.
+    /// Filter bar: keep the expression and close the bar; copy menu: copy.
     Accept,
     /// Filter bar: restore the expression from before the bar opened.
     Cancel,
@@ -177,7 +177,11 @@ const MAIN: &[Binding] = &[
         Action::OpenFilter,
         "filter (as you type)",
     ),
-    b(&[k('c')], Action::Copy, "copy request as curl"),
+    b(
+        &[k('c')],
+        Action::Copy,
+        "copy request as… curl, HTTPie, raw, Python, fetch",
+    ),
     b(&[k('F')], Action::Follow, "follow newest on/off"),
     b(
         &[k('o')],
@@ -192,7 +196,7 @@ const MAIN: &[Binding] = &[
     b(
         &[k('w')],
         Action::Write,
-        "write marked (or shown) to a .har file",
+        "write marked (or shown) to .har or .apitop",
     ),
     b(&[k('s')], Action::Stats, "stats per endpoint"),
     b(&[k('t')], Action::ToggleTree, "show/hide endpoint tree"),
@@ -359,15 +363,22 @@ const HELP: &[Binding] = &[
 ];
 
 const POPUP: &[Binding] = &[
+    b(&[k('k'), code(KeyCode::Up)], Action::Up, "previous format"),
+    b(&[k('j'), code(KeyCode::Down)], Action::Down, "next format"),
     b(
-        &[code(KeyCode::Esc), code(KeyCode::Enter), k('q'), k('c')],
-        Action::Close,
-        "close",
+        &[k('1'), k('2'), k('3'), k('4'), k('5'), k('6'), k('g')],
+        Action::Pick,
+        "choose a format by its number (g: grpcurl)",
     ),
     b(
-        &[k('g')],
-        Action::CopyGrpcurl,
-        "copy the grpcurl line instead (gRPC)",
+        &[code(KeyCode::Enter)],
+        Action::Accept,
+        "copy the selected format",
+    ),
+    b(
+        &[code(KeyCode::Esc), k('q'), k('c')],
+        Action::Close,
+        "close",
     ),
     b(&[ctrl('c')], Action::Quit, "quit"),
 ];

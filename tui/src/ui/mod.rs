@@ -2,7 +2,8 @@
 //! draws it, and [`runtime::run`] owns the terminal and the event loop.
 pub mod app;
 pub mod clipboard;
-pub mod curl;
+pub mod copy_as;
+pub mod copy_menu;
 pub mod diff;
 pub mod endpoints;
 pub mod evict;
@@ -13,6 +14,7 @@ pub mod highlight;
 pub mod keymap;
 pub mod layout;
 pub mod picker;
+pub mod recording_out;
 pub mod runtime;
 pub mod search;
 pub mod stats_table;
@@ -23,3 +25,5 @@ pub mod theme;
 pub mod views;
 
 pub use app::{App, Config, Effect, Msg};
+/// The old path of the curl builder, which tests and callers use.
+pub use copy_as::curl;

@@ -60,14 +60,7 @@ impl App {
                 v.only_changes = !v.only_changes;
                 v.scroll = 0;
             }
-            Some(
-                a @ (Action::Up
-                | Action::Down
-                | Action::PageUp
-                | Action::PageDown
-                | Action::Top
-                | Action::Bottom),
-            ) => v.scroll = super::step(v.scroll, a, page, n),
+            Some(a) if super::is_move(a) => v.scroll = super::step(v.scroll, a, page, n),
             _ => {}
         }
     }

@@ -9,6 +9,8 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 
 use super::clipboard::Route;
+use super::copy_as::Format;
+use super::copy_menu::{self, CopyMenu};
 use super::endpoints::{EndpointTree, NodeId, Stats};
 use super::filter::{Filter, FilterError};
 use super::highlight::Highlighter;
@@ -19,9 +21,16 @@ use super::store::{Entry, Seq, SortKey, Store};
 use super::theme::Theme;
 use super::views::detail;
 
+mod access;
+mod detail_cache;
+use detail_cache::DetailCache;
+use filtering::in_drill;
 mod detail_search;
 mod diff_view;
+mod filtering;
+mod keys;
 mod manage;
+mod picker_keys;
 mod stats_view;
 pub use detail_search::DetailSearch;
 pub use diff_view::DiffView;
@@ -141,28 +150,10 @@ pub struct Target {
     pub alive: bool,
 }
 
-pub struct CopyPopup {
-    pub command: String,
-    pub warnings: Vec<String>,
-    /// For gRPC: the grpcurl line `g` copies instead.
-    pub grpcurl: Option<String>,
-    /// None until the runtime reports how the copy went.
-    pub route: Option<Route>,
-}
-
 pub struct Notice {
     pub text: String,
     pub error: bool,
     pub until: UnixNanos,
-}
-
-/// The detail pane's built lines for one (exchange, tab).
-struct DetailCache {
-    key: (Seq, Tab),
-    lines: Vec<Line<'static>>,
-    body_start: usize,
-    /// Generation of the highlight job this cache waits for.
-    pending: Option<u64>,
 }
 
 pub struct App {
@@ -178,7 +169,8 @@ pub struct App {
     pub(crate) panes: Panes,
     focus: Pane,
     help: Option<(Mode, usize)>,
-    pub(crate) popup: Option<CopyPopup>,
+    pub(crate) popup: Option<CopyMenu>,
+    copy_format: Format,
     pub(crate) picker: Option<Picker>,
     filter_open: bool,
     pub(crate) filter_text: String,
@@ -249,6 +241,7 @@ impl App {
             focus: Pane::List,
             help: None,
             popup: None,
+            copy_format: Format::Curl,
             picker: None,
             filter_open: false,
             filter_text: String::new(),
@@ -492,478 +485,6 @@ impl App {
         }
     }
 
-    fn key(&mut self, k: KeyEvent, fx: &mut Vec<Effect>) {
-        if k.kind == crossterm::event::KeyEventKind::Release {
-            return;
-        }
-        let mode = self.mode();
-        let action = keymap::action(mode, &k);
-        match (mode, action) {
-            (_, Some(Action::Quit)) => self.quit = true,
-            (Mode::Popup, Some(Action::Close)) => self.popup = None,
-            (Mode::Popup, Some(Action::CopyGrpcurl)) => {
-                if let Some(p) = &mut self.popup {
-                    if let Some(g) = p.grpcurl.take() {
-                        fx.push(Effect::Clipboard(g.clone()));
-                        p.command = g;
-                        p.warnings = vec![
-                            "fields are keyed by number: grpcurl needs the service's .proto \
-                             (-proto) or server reflection to send them"
-                                .into(),
-                        ];
-                        p.route = None;
-                    }
-                }
-            }
-            (Mode::Popup, _) => {}
-            (Mode::Help, Some(Action::Close)) => self.help = None,
-            (Mode::Help, Some(Action::Down)) => {
-                if let Some((_, s)) = &mut self.help {
-                    *s += 1;
-                }
-            }
-            (Mode::Help, Some(Action::Up)) => {
-                if let Some((_, s)) = &mut self.help {
-                    *s = s.saturating_sub(1);
-                }
-            }
-            (Mode::Help, _) => {}
-            (Mode::Filter, a) => self.filter_key(a, k),
-            (Mode::Prompt, a) => self.write_key(a, k, fx),
-            (Mode::Stats, Some(Action::Help)) => self.help = Some((Mode::Stats, 0)),
-            (Mode::Stats, a) => self.stats_key(a),
-            (Mode::Search, a) => self.search_key(a, k),
-            (Mode::Diff, Some(Action::Help)) => self.help = Some((Mode::Diff, 0)),
-            (Mode::Diff, a) => self.diff_key(a),
-            (Mode::Picker, a) => self.picker_key(a, k, fx),
-            (_, Some(a)) => self.main_action(a, fx),
-            (_, None) => {}
-        }
-    }
-
-    fn filter_key(&mut self, action: Option<Action>, k: KeyEvent) {
-        match action {
-            Some(Action::Accept) => {
-                self.filter_open = false;
-                if self.refilter_due.take().is_some() {
-                    self.rebuild_view_and_tree();
-                }
-            }
-            Some(Action::Cancel) => {
-                self.filter_open = false;
-                let before = std::mem::take(&mut self.filter_before);
-                self.set_filter(before);
-            }
-            Some(Action::DeleteBack) => {
-                let mut t = self.filter_text.clone();
-                t.pop();
-                self.set_filter(t);
-            }
-            Some(Action::ClearInput) => self.set_filter(String::new()),
-            _ => {
-                if let Some(c) = typed(&k) {
-                    let mut t = self.filter_text.clone();
-                    t.push(c);
-                    self.set_filter(t);
-                }
-            }
-        }
-    }
-
-    /// Applies a new expression as typed: a valid one replaces the filter, an invalid one is
-    /// reported and the last valid filter stays in force.
-    pub fn set_filter(&mut self, text: String) {
-        self.filter_text = text;
-        match Filter::parse(&self.filter_text) {
-            Ok(f) => {
-                let changed =
-                    f.as_ref().map(Filter::source) != self.filter.as_ref().map(Filter::source);
-                self.filter = f;
-                self.filter_error = None;
-                if changed {
-                    if self.store.len() >= REFILTER_DEBOUNCE_FROM && self.filter_open {
-                        // Typing over a large store: one pass once the typing pauses, not one
-                        // per key (a pass over a million exchanges takes a good part of a
-                        // second and would make every key wait).
-                        self.refilter_due = Some(self.now + REFILTER_PAUSE_NS);
-                    } else {
-                        self.refilter_due = None;
-                        self.rebuild_view_and_tree();
-                    }
-                }
-            }
-            Err(e) => self.filter_error = Some(e),
-        }
-    }
-
-    /// A node's stats as the tree shows them: of the filtered exchanges while a filter is in
-    /// force, else of everything.
-    pub fn node_stats(&self, id: NodeId) -> &Stats {
-        static EMPTY: std::sync::OnceLock<Stats> = std::sync::OnceLock::new();
-        match &self.tree_filtered {
-            Some(v) => v
-                .get(id as usize)
-                .unwrap_or_else(|| EMPTY.get_or_init(Stats::default)),
-            None => &self.tree.node(id).stats,
-        }
-    }
-
-    /// Whether the tree shows filtered stats.
-    pub fn tree_is_filtered(&self) -> bool {
-        self.tree_filtered.is_some()
-    }
-
-    fn rebuild_view(&mut self) {
-        self.rebuild(false);
-    }
-
-    /// The filter changed: the list and the tree's filtered stats, in one pass over the store.
-    fn rebuild_view_and_tree(&mut self) {
-        self.rebuild(true);
-    }
-
-    fn rebuild(&mut self, tree_stats: bool) {
-        self.rebuild_sorted(self.store.sort(), tree_stats);
-    }
-
-    /// The view from scratch under `sort`; with `tree_stats`, the tree's filtered stats too.
-    fn rebuild_sorted(&mut self, sort: SortKey, tree_stats: bool) {
-        let filter = self.filter.as_ref();
-        let drill = self.drill_spec();
-        let tree = &self.tree;
-        let mut stats =
-            (tree_stats && filter.is_some()).then(|| vec![Stats::default(); tree.len()]);
-        let only_marked = self.only_marked;
-        self.store.rebuild(sort, |e| {
-            let m = filter.is_none_or(|f| f.matches(&e.ex));
-            if let (true, Some(s)) = (m, stats.as_mut()) {
-                for n in tree.path_to_root(e.node) {
-                    s[n as usize].add(&e.ex);
-                }
-            }
-            shown(e, m, only_marked, drill, tree)
-        });
-        if tree_stats {
-            self.tree_filtered = stats;
-        }
-        self.newest_match = self.newest_in_view();
-    }
-
-    /// The newest exchange in the view: scans back from the newest (usually a few steps).
-    fn newest_in_view(&self) -> Option<Seq> {
-        let (filter, drill, tree) = (self.filter.as_ref(), self.drill_spec(), &self.tree);
-        self.store
-            .iter()
-            .rev()
-            .find(|(_, e)| {
-                let matched = filter.is_none_or(|f| f.matches(&e.ex));
-                shown(e, matched, self.only_marked, drill, tree)
-            })
-            .map(|(s, _)| s)
-    }
-
-    fn picker_key(&mut self, action: Option<Action>, k: KeyEvent, fx: &mut Vec<Effect>) {
-        let rows = self.picker_rows();
-        let Some(p) = &mut self.picker else { return };
-        match action {
-            Some(Action::Up) => p.move_by(-1),
-            Some(Action::Down) => p.move_by(1),
-            Some(Action::PageUp) => p.move_by(-(rows.max(1) as isize)),
-            Some(Action::PageDown) => p.move_by(rows.max(1) as isize),
-            Some(Action::Mark) => {
-                p.toggle_mark();
-                p.move_by(1);
-            }
-            Some(Action::Refresh) => fx.push(Effect::RefreshProcesses),
-            Some(Action::ClearInput) => {
-                p.query.clear();
-                p.refilter();
-            }
-            Some(Action::DeleteBack) => {
-                p.query.pop();
-                p.refilter();
-            }
-            Some(Action::Help) => self.help = Some((Mode::Picker, 0)),
-            Some(Action::Close) => {
-                if !p.query.is_empty() {
-                    p.query.clear();
-                    p.refilter();
-                } else {
-                    self.picker = None;
-                }
-            }
-            Some(Action::Detach) => {
-                if let Some(pid) = p.current().map(|r| r.info.pid) {
-                    if let Some(t) = self.targets.iter().position(|t| t.pid == pid) {
-                        let t = self.targets.remove(t);
-                        fx.push(Effect::Detach(pid));
-                        p.message = Some(format!("detached from {} ({pid})", t.comm));
-                    } else {
-                        p.message = Some(format!("{pid} is not a target"));
-                    }
-                }
-            }
-            Some(Action::Attach) => self.attach_chosen(fx),
-            _ => {
-                if let Some(c) = typed(&k) {
-                    p.query.push(c);
-                    p.refilter();
-                }
-            }
-        }
-    }
-
-    fn attach_chosen(&mut self, fx: &mut Vec<Effect>) {
-        let Some(p) = &mut self.picker else { return };
-        let chosen: Vec<ProcessRow> = p.chosen().into_iter().cloned().collect();
-        if chosen.is_empty() {
-            p.message = Some("no process to attach to".into());
-            return;
-        }
-        let mut pids = Vec::new();
-        let mut notes = Vec::new();
-        for row in &chosen {
-            let info = &row.info;
-            notes.push(picker::expectation(info));
-            if info.tls.capturable && !self.targets.iter().any(|t| t.pid == info.pid) {
-                pids.push(info.pid);
-            }
-        }
-        if pids.is_empty() {
-            // Nothing capturable: stay in the picker and say why.
-            p.message = Some(notes.join("; "));
-            return;
-        }
-        for row in chosen.iter().filter(|r| pids.contains(&r.info.pid)) {
-            self.targets.push(Target {
-                pid: row.info.pid,
-                comm: row.info.comm.clone(),
-                alive: true,
-            });
-        }
-        self.picker = None;
-        self.notify(notes.join("; "), false);
-        fx.push(Effect::Attach(pids));
-    }
-
-    fn main_action(&mut self, a: Action, fx: &mut Vec<Effect>) {
-        match a {
-            Action::Help => self.help = Some((self.mode(), 0)),
-            Action::OpenFilter => {
-                self.filter_open = true;
-                self.filter_before = self.filter_text.clone();
-            }
-            Action::OpenPicker => {
-                let mut p = Picker::new();
-                p.message =
-                    Some("Enter attaches while traffic keeps flowing; Ctrl-d detaches".into());
-                self.picker = Some(p);
-                fx.push(Effect::RefreshProcesses);
-            }
-            Action::FocusNext | Action::FocusPrev => {
-                let order = self.visible_panes();
-                let i = order.iter().position(|p| *p == self.focus).unwrap_or(0);
-                let n = order.len();
-                let next = if a == Action::FocusNext {
-                    (i + 1) % n
-                } else {
-                    (i + n - 1) % n
-                };
-                self.focus = order[next];
-                self.panes.zoom_detail = false;
-            }
-            Action::ToggleTree => {
-                self.panes.show_tree = !self.panes.show_tree;
-                if !self.panes.show_tree && self.focus == Pane::Tree {
-                    self.focus = Pane::List;
-                }
-            }
-            Action::ToggleDetail => {
-                self.panes.show_detail = !self.panes.show_detail;
-                self.panes.zoom_detail = false;
-                if !self.panes.show_detail && self.focus == Pane::Detail {
-                    self.focus = Pane::List;
-                }
-            }
-            Action::Grow | Action::Shrink => {
-                let d: i16 = if a == Action::Grow { 5 } else { -5 };
-                let adjust = |v: &mut u16, d: i16| *v = (*v as i16 + d).clamp(15, 85) as u16;
-                match self.focus {
-                    Pane::Tree => adjust(&mut self.panes.tree_pct, d),
-                    Pane::List => adjust(&mut self.panes.list_pct, d),
-                    Pane::Detail => adjust(&mut self.panes.list_pct, -d),
-                }
-            }
-            Action::Copy => self.copy(fx),
-            Action::Mark => self.toggle_mark(),
-            Action::OnlyMarked => self.toggle_only_marked(),
-            Action::Delete => self.delete_selected(),
-            Action::ClearAll => self.clear_all(),
-            Action::Write => self.open_write(),
-            Action::Stats => self.open_stats(),
-            Action::Search => self.open_search(),
-            Action::NextMatch => self.jump_to_match(true),
-            Action::PrevMatch => self.jump_to_match(false),
-            Action::SaveBody => self.open_save_body(),
-            Action::Diff => self.open_diff(),
-            Action::Follow => {
-                self.follow = !self.follow;
-                if self.follow {
-                    self.selected = self.newest_match;
-                }
-            }
-            Action::Sort => {
-                let next = self.store.sort().next();
-                self.resort(next);
-            }
-            Action::Reverse => self.reverse = !self.reverse,
-            Action::Up
-            | Action::Down
-            | Action::PageUp
-            | Action::PageDown
-            | Action::Top
-            | Action::Bottom => self.movement(a),
-            Action::Enter => match self.focus {
-                Pane::List => {
-                    if self.selected.is_some() {
-                        self.focus = Pane::Detail;
-                        self.panes.zoom_detail = true;
-                        self.detail_scroll = 0;
-                    }
-                }
-                Pane::Tree => {
-                    if let Some(n) = self.tree_sel {
-                        self.drill = Some(n);
-                        self.drill_exact = false;
-                        self.rebuild_view();
-                        let t = self.tree.template(n);
-                        self.notify(format!("list limited to {t} (Esc clears)"), false);
-                    }
-                }
-                Pane::Detail => {}
-            },
-            Action::Back => match self.focus {
-                Pane::Detail => {
-                    self.focus = Pane::List;
-                    self.panes.zoom_detail = false;
-                }
-                _ => {
-                    if self.drill.take().is_some() {
-                        self.rebuild_view();
-                    }
-                }
-            },
-            Action::PrevTab => self.set_tab(Tab::Request),
-            Action::NextTab => self.set_tab(Tab::Response),
-            Action::Expand | Action::Collapse | Action::ToggleExpand => {
-                if let Some(n) = self.tree_sel {
-                    let has_children = !self.tree.node(n).children.is_empty();
-                    match a {
-                        Action::Expand => {
-                            self.collapsed.remove(&n);
-                        }
-                        Action::Collapse if has_children && !self.collapsed.contains(&n) => {
-                            self.collapsed.insert(n);
-                        }
-                        Action::Collapse => {
-                            // Already collapsed (or a leaf): go to the parent, like a file tree.
-                            let parent = self.tree.node(n).parent;
-                            if parent != super::endpoints::ROOT {
-                                self.tree_sel = Some(parent);
-                            }
-                        }
-                        _ => {
-                            if !self.collapsed.remove(&n) && has_children {
-                                self.collapsed.insert(n);
-                            }
-                        }
-                    }
-                    self.tree_rows_gen = None;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn set_tab(&mut self, t: Tab) {
-        if self.tab != t {
-            self.tab = t;
-            self.detail_scroll = 0;
-        }
-    }
-
-    fn visible_panes(&self) -> Vec<Pane> {
-        let a = self.areas();
-        let mut v = Vec::new();
-        if a.tree.is_some() || (self.panes.show_tree && self.panes.zoom_detail) {
-            v.push(Pane::Tree);
-        }
-        v.push(Pane::List);
-        if a.detail.is_some() || self.panes.zoom_detail {
-            v.push(Pane::Detail);
-        }
-        v
-    }
-
-    fn resort(&mut self, sort: SortKey) {
-        self.rebuild_sorted(sort, false);
-    }
-
-    fn copy(&mut self, fx: &mut Vec<Effect>) {
-        let Some(e) = self.selected.and_then(|s| self.store.get(s)) else {
-            self.notify("nothing selected to copy".into(), true);
-            return;
-        };
-        let c = super::curl::curl(&e.ex);
-        fx.push(Effect::Clipboard(c.command.clone()));
-        self.popup = Some(CopyPopup {
-            command: c.command,
-            warnings: c.warnings,
-            grpcurl: c.grpcurl,
-            route: None,
-        });
-    }
-
-    fn movement(&mut self, a: Action) {
-        match self.focus {
-            Pane::List => {
-                let n = self.store.view_len();
-                if n == 0 {
-                    return;
-                }
-                self.follow = false;
-                let page = self.list_rows().max(1);
-                let cur = self
-                    .selected
-                    .and_then(|s| self.store.row_of(s, self.reverse))
-                    .unwrap_or(self.sel_row.min(n - 1));
-                let row = step(cur, a, page, n);
-                self.selected = self.store.at(row, self.reverse);
-                self.sel_row = row;
-            }
-            Pane::Detail => {
-                let len = self.detail.as_ref().map_or(0, |d| d.lines.len());
-                let page = layout::inner_rows(self.areas().detail, 0).max(1);
-                let max = len.saturating_sub(page);
-                let cur = self.detail_scroll.min(max);
-                self.detail_scroll = step(cur, a, page, max + 1);
-            }
-            Pane::Tree => {
-                self.refresh_tree_rows();
-                let n = self.tree_rows.len();
-                if n == 0 {
-                    return;
-                }
-                let page = layout::inner_rows(self.areas().tree, 1).max(1);
-                let cur = self.tree_row().unwrap_or(0);
-                let row = step(cur, a, page, n);
-                self.tree_sel = Some(self.tree_rows[row]);
-            }
-        }
-    }
-
-    // ----- per-frame maintenance
-
     /// Folds arrivals into the view, keeps the selection valid and visible, rebuilds the detail
     /// when the selection changed. Runs after every message except capture output.
     fn sync(&mut self, fx: &mut Vec<Effect>) {
@@ -1002,73 +523,6 @@ impl App {
         self.sync_detail(fx);
     }
 
-    fn sync_detail(&mut self, fx: &mut Vec<Effect>) {
-        let Some(seq) = self.selected else {
-            self.detail = None;
-            return;
-        };
-        let key = (seq, self.tab);
-        if self.detail.as_ref().is_some_and(|d| d.key == key) {
-            return;
-        }
-        let visible = self.panes.zoom_detail || self.areas().detail.is_some();
-        if !visible {
-            return;
-        }
-        let Some(e) = self.store.get(seq) else { return };
-        let offset = self.cfg.utc_offset.unwrap_or(0);
-        let built = detail::build(&e.ex, self.tab, &self.theme, offset, self.cfg.max_body);
-        // Another exchange or tab: a kept search starts again from its top.
-        if let Some(s) = &mut self.detail_search {
-            s.current = None;
-        }
-        let mut cache = DetailCache {
-            key,
-            lines: built.lines,
-            body_start: built.body_start,
-            pending: None,
-        };
-        if let Some(json) = built.json {
-            if let Some(hl) = self.highlighted.get(&key) {
-                splice(&mut cache, hl.as_ref().clone());
-            } else if json.len() <= HIGHLIGHT_INLINE_MAX {
-                let hl = self.highlighter.json(&json);
-                self.remember(key, hl.clone());
-                splice(&mut cache, hl);
-            } else {
-                self.highlight_gen += 1;
-                cache.pending = Some(self.highlight_gen);
-                fx.push(Effect::Highlight {
-                    gen: self.highlight_gen,
-                    text: json,
-                });
-            }
-        }
-        if self.detail.as_ref().is_none_or(|d| d.key.0 != seq) {
-            self.detail_scroll = 0;
-        }
-        self.detail = Some(cache);
-    }
-
-    fn remember(&mut self, key: (Seq, Tab), lines: Vec<Line<'static>>) {
-        if self.highlighted.len() >= 32 {
-            self.highlighted.clear();
-        }
-        self.highlighted.insert(key, Arc::new(lines));
-    }
-
-    fn highlighted(&mut self, gen: u64, lines: Vec<Line<'static>>) {
-        // A result for anything but the body on screen now is stale: drop it.
-        let Some(d) = &mut self.detail else { return };
-        if d.pending != Some(gen) {
-            return;
-        }
-        let key = d.key;
-        splice(d, lines.clone());
-        d.pending = None;
-        self.remember(key, lines);
-    }
-
     fn refresh_tree_rows(&mut self) {
         if self.tree_rows_gen != Some(self.tree.generation()) {
             self.tree_rows = self.tree.visible(&self.collapsed);
@@ -1094,149 +548,6 @@ impl App {
     fn list_rows(&self) -> usize {
         layout::inner_rows(self.areas().list, 1)
     }
-
-    /// Picker list rows: the screen less status bar, borders, search, header and footer.
-    fn picker_rows(&self) -> usize {
-        usize::from(self.size.height.saturating_sub(8))
-    }
-
-    // ----- read access for views and tests
-
-    pub fn size(&self) -> Rect {
-        self.size
-    }
-    pub fn focus(&self) -> Pane {
-        self.focus
-    }
-    pub fn follow(&self) -> bool {
-        self.follow
-    }
-    pub fn reverse(&self) -> bool {
-        self.reverse
-    }
-    pub fn sort(&self) -> SortKey {
-        self.store.sort()
-    }
-    pub fn selected(&self) -> Option<Seq> {
-        self.selected
-    }
-    pub fn selected_row(&self) -> usize {
-        self.sel_row
-    }
-    pub fn selected_exchange(&self) -> Option<&capture::exchange::Exchange> {
-        self.store.get(self.selected?).map(|e| e.ex.as_ref())
-    }
-    pub fn view_len(&self) -> usize {
-        self.store.view_len()
-    }
-    /// Exchange ids of the list, top to bottom.
-    pub fn visible_ids(&self) -> Vec<u64> {
-        (0..self.store.view_len())
-            .filter_map(|r| self.store.at(r, self.reverse))
-            .filter_map(|s| self.store.get(s).map(|e| e.ex.id))
-            .collect()
-    }
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-    pub fn tree(&self) -> &EndpointTree {
-        &self.tree
-    }
-    pub fn is_collapsed(&self, id: NodeId) -> bool {
-        self.collapsed.contains(&id)
-    }
-    pub fn tree_selected(&self) -> Option<NodeId> {
-        self.tree_sel
-    }
-    pub fn drill(&self) -> Option<NodeId> {
-        self.drill
-    }
-
-    fn drill_spec(&self) -> Option<(NodeId, bool)> {
-        self.drill.map(|d| (d, self.drill_exact))
-    }
-    pub fn filter_text(&self) -> &str {
-        &self.filter_text
-    }
-    pub fn filter_error(&self) -> Option<&FilterError> {
-        self.filter_error.as_ref()
-    }
-    pub fn filter_open(&self) -> bool {
-        self.filter_open
-    }
-    /// The expression in force (the last valid one).
-    pub fn active_filter(&self) -> Option<&str> {
-        self.filter.as_ref().map(Filter::source)
-    }
-    pub fn picker(&self) -> Option<&Picker> {
-        self.picker.as_ref()
-    }
-    pub fn popup(&self) -> Option<&CopyPopup> {
-        self.popup.as_ref()
-    }
-    pub fn help(&self) -> Option<(Mode, usize)> {
-        self.help
-    }
-    pub fn targets(&self) -> &[Target] {
-        &self.targets
-    }
-    pub fn detail_tab(&self) -> Tab {
-        self.tab
-    }
-    pub fn detail_scroll(&self) -> usize {
-        self.detail_scroll
-    }
-    pub fn detail_lines(&self) -> Option<&[Line<'static>]> {
-        self.detail.as_ref().map(|d| d.lines.as_slice())
-    }
-    pub fn detail_pending(&self) -> bool {
-        self.detail.as_ref().is_some_and(|d| d.pending.is_some())
-    }
-    pub fn notice(&self) -> Option<&Notice> {
-        self.notice.as_ref()
-    }
-    pub fn now(&self) -> UnixNanos {
-        self.now
-    }
-    pub fn utc_offset(&self) -> i32 {
-        self.cfg.utc_offset.unwrap_or(0)
-    }
-    pub fn config(&self) -> &Config {
-        &self.cfg
-    }
-    pub fn rate(&self) -> f64 {
-        self.rate
-    }
-    pub fn should_quit(&self) -> bool {
-        self.quit
-    }
-}
-
-/// Whether the list shows entry `e`; `matched`: it passes the filter.
-fn shown(
-    e: &Entry,
-    matched: bool,
-    only_marked: bool,
-    drill: Option<(NodeId, bool)>,
-    tree: &EndpointTree,
-) -> bool {
-    !e.deleted && matched && (!only_marked || e.marked) && in_drill(tree, e.node, drill)
-}
-
-/// Whether an exchange counted at `node` is in the drill-down `(node, exact)`, if any.
-fn in_drill(tree: &EndpointTree, node: NodeId, drill: Option<(NodeId, bool)>) -> bool {
-    match drill {
-        None => true,
-        Some((d, true)) => node == d,
-        Some((d, false)) => tree.is_within(node, d),
-    }
-}
-
-fn splice(d: &mut DetailCache, body: Vec<Line<'static>>) {
-    // Only the body's own lines are replaced; trailers (if any) follow the plain body.
-    let plain_body_len = body.len();
-    let end = (d.body_start + plain_body_len).min(d.lines.len());
-    d.lines.splice(d.body_start..end, body);
 }
 
 /// The character a key types, if it is plain typing.
@@ -1251,6 +562,19 @@ fn typed(k: &KeyEvent) -> Option<char> {
         }
         _ => None,
     }
+}
+
+/// Whether `a` moves a cursor (by [`step`]).
+fn is_move(a: Action) -> bool {
+    matches!(
+        a,
+        Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom
+    )
 }
 
 fn step(cur: usize, a: Action, page: usize, n: usize) -> usize {

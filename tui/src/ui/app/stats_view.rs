@@ -7,8 +7,11 @@ use super::App;
 use crate::ui::keymap::Action;
 use crate::ui::stats_table::{self, Column, Row};
 
-/// How often an open stats view is rebuilt from the store.
+/// How often an open stats view is rebuilt from the store, at most.
 const REFRESH_NS: u64 = 1_000_000_000;
+/// A rebuild takes at most this share of the UI thread: over a large store (~55 ms per 100k
+/// exchanges) the view refreshes less often rather than stall typing.
+const MAX_SHARE: u32 = 10;
 
 pub struct StatsView {
     pub rows: Vec<Row>,
@@ -17,6 +20,10 @@ pub struct StatsView {
     pub sort: Column,
     pub reverse: bool,
     built: UnixNanos,
+    /// What the last rebuild cost, and what it saw (newest seq, list length): no change, no
+    /// rebuild.
+    cost: std::time::Duration,
+    seen: (Option<u64>, usize),
 }
 
 impl App {
@@ -29,13 +36,17 @@ impl App {
             sort: Column::Count,
             reverse: false,
             built: 0,
+            cost: std::time::Duration::ZERO,
+            seen: (None, 0),
         });
         self.rebuild_stats();
     }
 
     /// Rebuilds the rows from the list's exchanges, keeping the cursor on its endpoint.
     pub(super) fn rebuild_stats(&mut self) {
+        let t = std::time::Instant::now();
         self.store.flush();
+        let seen = (self.store.last_seq(), self.store.view_len());
         let store = &self.store;
         let rows = stats_table::build(
             (0..store.view_len())
@@ -56,15 +67,18 @@ impl App {
             .unwrap_or(v.cursor)
             .min(v.rows.len().saturating_sub(1));
         v.built = now;
+        v.seen = seen;
+        v.cost = t.elapsed();
     }
 
     /// Called each tick: an open view follows new traffic once a second.
     pub(super) fn refresh_stats(&mut self) {
-        if self
-            .stats_view
-            .as_ref()
-            .is_some_and(|v| self.now.saturating_sub(v.built) >= REFRESH_NS)
-        {
+        let seen = (self.store.last_seq(), self.store.view_len());
+        let due = |v: &StatsView| {
+            let every = (REFRESH_NS as u128).max(v.cost.as_nanos() * u128::from(MAX_SHARE));
+            v.seen != seen && u128::from(self.now.saturating_sub(v.built)) >= every
+        };
+        if self.stats_view.as_ref().is_some_and(due) {
             self.rebuild_stats();
         }
     }
@@ -86,14 +100,7 @@ impl App {
         };
         match action {
             Some(Action::Close) => self.stats_view = None,
-            Some(
-                a @ (Action::Up
-                | Action::Down
-                | Action::PageUp
-                | Action::PageDown
-                | Action::Top
-                | Action::Bottom),
-            ) => v.cursor = super::step(v.cursor, a, rows.max(1), n),
+            Some(a) if super::is_move(a) => v.cursor = super::step(v.cursor, a, rows.max(1), n),
             Some(Action::NextTab) => {
                 let (c, r) = (v.sort.next(), v.reverse);
                 resort(v, c, r);

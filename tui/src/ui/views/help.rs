@@ -25,6 +25,19 @@ pub fn lines(mode: Mode, theme: &crate::ui::theme::Theme) -> Vec<Line<'static>> 
             Span::raw(help),
         ]));
     }
+    // The menu's keys are shown here, where `c` is: its own screen has no room for help.
+    if matches!(mode, Mode::List | Mode::Tree | Mode::Detail) {
+        out.push(Line::raw(""));
+        out.push(Line::styled("Copy as… menu (c)", head));
+        let rows = help_rows(Mode::Popup);
+        // Quitting is listed above already.
+        for (keys, help) in rows.into_iter().filter(|(_, h)| *h != "quit") {
+            out.push(Line::from(vec![
+                Span::styled(fit(&keys, KEY_W), key_style),
+                Span::raw(help),
+            ]));
+        }
+    }
     if matches!(mode, Mode::List | Mode::Tree | Mode::Detail | Mode::Filter) {
         out.push(Line::raw(""));
         out.push(Line::styled("Filter expressions", head));

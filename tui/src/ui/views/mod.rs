@@ -18,6 +18,9 @@ pub mod stats;
 pub mod status;
 pub mod tree;
 
+/// A view's drawing function.
+type Render = fn(&mut Frame, Rect, &App);
+
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let p = &app.theme.palette;
@@ -42,29 +45,21 @@ pub fn draw(frame: &mut Frame, app: &App) {
         filter_bar::render(frame, r, app);
     }
     status::render(frame, a.status, app);
-    if app.picker().is_some() {
-        let r = Rect {
-            height: area.height.saturating_sub(1),
-            ..area
-        };
-        frame.render_widget(Clear, r);
-        picker::render(frame, r, app);
-    }
-    if app.stats_view().is_some() {
-        let r = Rect {
-            height: area.height.saturating_sub(1),
-            ..area
-        };
-        frame.render_widget(Clear, r);
-        stats::render(frame, r, app);
-    }
-    if app.diff_view().is_some() {
-        let r = Rect {
-            height: area.height.saturating_sub(1),
-            ..area
-        };
-        frame.render_widget(Clear, r);
-        diff::render(frame, r, app);
+    // Full-screen views cover everything but the status bar.
+    let screen = Rect {
+        height: area.height.saturating_sub(1),
+        ..area
+    };
+    let full: [(bool, Render); 3] = [
+        (app.picker().is_some(), picker::render),
+        (app.stats_view().is_some(), stats::render),
+        (app.diff_view().is_some(), diff::render),
+    ];
+    for (open, render) in full {
+        if open {
+            frame.render_widget(Clear, screen);
+            render(frame, screen, app);
+        }
     }
     if app.popup().is_some() {
         popup::render(frame, area, app);

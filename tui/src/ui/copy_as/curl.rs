@@ -1,21 +1,12 @@
-//! "Copy as curl": a POSIX shell command that reproduces a request. Quoting is shlex's; binary
-//! bodies go through `printf` with octal escapes, which POSIX printf understands.
-use capture::exchange::{Exchange, Protocol};
+//! "Copy as curl": a POSIX shell command that reproduces a request (shell.rs quotes it), and
+//! for gRPC a grpcurl line.
+use capture::exchange::Exchange;
 use capture::grpc;
 use capture::protobuf::{self, Field};
 
-/// Headers curl derives itself or that only make sense hop by hop.
-const DROPPED: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "trailer",
-    "content-length",
-    "http2-settings",
-];
+use super::request::replay;
+pub use super::shell::printf_format;
+use super::shell::{is_shell_safe_text, join, printf_pipe};
 
 pub struct Curl {
     /// The command line.
@@ -27,15 +18,13 @@ pub struct Curl {
     pub grpcurl: Option<String>,
 }
 
-/// The argv of the curl command (after the `printf ... |` prefix, if any), and the raw body if
-/// it has to be fed through stdin.
+/// The argv of the curl command (after the `printf ... |` prefix, if any), the raw body if
+/// it has to be fed through stdin, and what the command will not reproduce.
 pub fn args(ex: &Exchange) -> (Vec<String>, Option<Vec<u8>>, Vec<String>) {
-    let req = &ex.request;
+    let r = replay(ex);
     let mut argv = vec!["curl".to_string()];
-    let mut warnings = Vec::new();
-    let body = &req.body.data;
-    let method = req.method.as_str();
-    match method {
+    let body = r.body;
+    match r.method {
         "HEAD" => argv.push("--head".into()),
         "GET" if body.is_empty() => {}
         "POST" if !body.is_empty() => {}
@@ -44,7 +33,7 @@ pub fn args(ex: &Exchange) -> (Vec<String>, Option<Vec<u8>>, Vec<String>) {
             argv.push(m.to_string());
         }
     }
-    if ex.protocol == Protocol::Http2 {
+    if r.http2 {
         argv.push(
             if ex.tls {
                 "--http2"
@@ -54,25 +43,11 @@ pub fn args(ex: &Exchange) -> (Vec<String>, Option<Vec<u8>>, Vec<String>) {
             .into(),
         );
     }
-    let url = ex.url();
-    // The authority curl will send as Host: the URL's, which may differ from the header
-    // when the request used the absolute form.
-    let url_host = url
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""))
-        .to_string();
-    for (name, value) in &req.headers {
-        let lower = name.to_ascii_lowercase();
-        if lower.starts_with(':') || DROPPED.contains(&lower.as_str()) {
-            continue;
-        }
-        if lower == "accept-encoding" {
+    for (name, value) in &r.headers {
+        if name.eq_ignore_ascii_case("accept-encoding") {
             if !argv.iter().any(|a| a == "--compressed") {
                 argv.push("--compressed".into());
             }
-            continue;
-        }
-        if lower == "host" && value.eq_ignore_ascii_case(&url_host) {
             continue;
         }
         argv.push("-H".into());
@@ -86,32 +61,16 @@ pub fn args(ex: &Exchange) -> (Vec<String>, Option<Vec<u8>>, Vec<String>) {
     let mut stdin = None;
     if !body.is_empty() {
         argv.push("--data-binary".into());
-        if is_shell_safe_text(body) {
-            let text = String::from_utf8_lossy(body).into_owned();
-            // A leading '@' would make curl read a file.
-            if text.starts_with('@') {
-                argv.push("@-".into());
-                stdin = Some(body.clone());
-            } else {
-                argv.push(text);
-            }
+        // A leading '@' would make curl read a file.
+        if is_shell_safe_text(body) && !body.starts_with(b"@") {
+            argv.push(String::from_utf8_lossy(body).into_owned());
         } else {
             argv.push("@-".into());
-            stdin = Some(body.clone());
+            stdin = Some(body.to_vec());
         }
     }
-    if req.body.truncated {
-        warnings.push(format!(
-            "request body truncated: {} of {} bytes were captured",
-            body.len(),
-            req.body.raw_len
-        ));
-    }
-    if req.body.content_encoding.is_some() {
-        warnings.push("request body was content-decoded; it is sent decoded".into());
-    }
-    argv.push(url);
-    (argv, stdin, warnings)
+    argv.push(r.url);
+    (argv, stdin, r.notes)
 }
 
 /// The whole command.
@@ -125,10 +84,7 @@ pub fn curl(ex: &Exchange) -> Curl {
     }
     let joined = join(&argv);
     let command = match stdin {
-        Some(data) => format!(
-            "{} | {joined}",
-            join(&["printf".into(), printf_format(&data)])
-        ),
+        Some(data) => printf_pipe(&data) + &joined,
         None => joined,
     };
     Curl {
@@ -214,41 +170,4 @@ fn numbered_json(fields: &[Field]) -> serde_json::Value {
         }
     }
     serde_json::Value::Object(o)
-}
-
-fn join(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| match shlex::try_quote(a) {
-            Ok(q) => q.into_owned(),
-            // Only NUL bytes fail to quote, and none reach here (binary goes through printf).
-            Err(_) => shlex::try_quote(&a.replace('\0', ""))
-                .map_or_else(|_| String::new(), |q| q.into_owned()),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Text that survives a shell argument unchanged: UTF-8 with no control bytes except
-/// tab, CR and LF.
-fn is_shell_safe_text(b: &[u8]) -> bool {
-    std::str::from_utf8(b).is_ok()
-        && b.iter()
-            .all(|&c| c >= 0x20 && c != 0x7f || matches!(c, b'\n' | b'\r' | b'\t'))
-}
-
-/// A printf format producing exactly `data`: printable ASCII as itself, everything else (and
-/// `\` and `%`) as a `\ooo` octal escape. A leading `-` is escaped too (`\055`): printf would
-/// take a format starting with `-` for an option (dash: "Illegal option --", bash: "invalid
-/// option"), and `printf --` is not understood by every printf.
-pub fn printf_format(data: &[u8]) -> String {
-    let mut s = String::with_capacity(data.len() * 2);
-    for (i, &b) in data.iter().enumerate() {
-        let literal = (0x20..0x7f).contains(&b) && b != b'\\' && b != b'%' && (i > 0 || b != b'-');
-        if literal {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("\\{b:03o}"));
-        }
-    }
-    s
 }
