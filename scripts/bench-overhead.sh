@@ -280,6 +280,7 @@ stop_apitop() {
     why+="${n:-0} "
   done
   [ -n "$drops" ] || die "no summary line from apitop: $(tail -3 "$tmp/apitop.err")"
+  [ "$drops" = 0 ] || log "apitop's summary: ${summary#apitop: }"
   cp "$tmp/apitop.err" "$tmp/apitop.err.$1"
 }
 

@@ -33,7 +33,13 @@ pub fn run(
         let otlp = otlp.clone();
         std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || feed(session, tx, ctl_rx, &stop, otlp.as_deref()))
+            .spawn(move || {
+                if !session.is_replay() {
+                    // Best effort: without it the ring only has less slack under load.
+                    let _ = capture::live::favour_this_thread();
+                }
+                feed(session, tx, ctl_rx, &stop, otlp.as_deref())
+            })
             .context("starting the capture thread")?
     };
     let ui = crate::ui::runtime::run_blocking(config, rx, ctl_tx);

@@ -322,3 +322,57 @@ impl LiveCapture {
         MaintenanceStall { _release: release }
     }
 }
+
+/// How much the thread that drains the ring is favoured over the machine's other work (nice
+/// -5): at full load on a busy machine, a drain that waits its turn behind the traced programs
+/// or their clients lets the ring fill, and what fills it is lost. Other threads keep nice 0.
+pub const DRAIN_NICE: i32 = -5;
+
+/// Gives the calling thread (the one that will drain the ring) [`DRAIN_NICE`]. Needs root
+/// (CAP_SYS_NICE), which live capture has; returns the error otherwise.
+pub fn favour_this_thread() -> std::io::Result<()> {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id sets
+    // that thread's nice value on Linux.
+    let r = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, DRAIN_NICE)
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod favour_tests {
+    /// The drain thread's nice value is what `favour_this_thread` says, and only that thread's.
+    #[test]
+    fn favour_sets_this_threads_nice_only() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert_ne!(
+                std::env::var("APITOP_REQUIRE_EBPF").as_deref(),
+                Ok("1"),
+                "needs root"
+            );
+            eprintln!("SKIPPED favour_sets_this_threads_nice_only: needs root (CAP_SYS_NICE)");
+            return;
+        }
+        // Field 19 of /proc/thread-self/stat, after the command name's closing parenthesis.
+        let nice = || -> i32 {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            after.split(' ').nth(16).unwrap().parse().unwrap()
+        };
+        let main_before = nice();
+        let got = std::thread::spawn(move || {
+            super::favour_this_thread().unwrap();
+            nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(got, super::DRAIN_NICE);
+        assert_eq!(nice(), main_before, "other threads keep theirs");
+    }
+}
