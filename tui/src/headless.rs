@@ -90,10 +90,7 @@ pub fn run(mut session: Session, names: &[String], mut sinks: Sinks) -> Result<(
     for n in names {
         eprintln!("apitop: watching for processes named {n}");
     }
-    if !session.is_replay() {
-        // This thread drains the ring. Best effort: without it the ring has less slack.
-        let _ = capture::live::favour_this_thread();
-    }
+    session.favour_this_thread();
     let otlp = sinks.otlp.take();
     if let Some(e) = &otlp {
         eprintln!(

@@ -34,10 +34,7 @@ pub fn run(
         std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || {
-                if !session.is_replay() {
-                    // Best effort: without it the ring only has less slack under load.
-                    let _ = capture::live::favour_this_thread();
-                }
+                session.favour_this_thread();
                 feed(session, tx, ctl_rx, &stop, otlp.as_deref())
             })
             .context("starting the capture thread")?

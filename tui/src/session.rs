@@ -348,6 +348,15 @@ impl Session {
     }
 
     /// Whether this session reads a recording rather than live probes.
+    /// Called on the thread that will step a live session (and so drain the ring): gives it
+    /// the drain's nice value. Best effort: without it the ring only has less slack under load.
+    pub fn favour_this_thread(&self) {
+        #[cfg(feature = "live")]
+        if !self.is_replay() {
+            let _ = capture::live::favour_this_thread();
+        }
+    }
+
     pub fn is_replay(&self) -> bool {
         matches!(self.source, Source::Replay(_))
     }
