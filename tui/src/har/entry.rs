@@ -19,10 +19,11 @@
 //!   the spec allows; `postData` has no such field, so its `text` is base64 too, marked by
 //!   `_encoding: "base64"` and a comment: lossy text would lose the bytes for good.
 //! - `_apitop` holds what HAR has no field for (pid, process, role, connection, stream, gRPC).
-use base64::Engine;
 use capture::exchange::{header, Body, Exchange, Protocol, Role};
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::json::BodyText;
 
 use super::fields::{query_string, request_cookies, response_cookies, uri_safe, Cookie, Query};
 
@@ -153,36 +154,6 @@ impl Serialize for Headers<'_> {
             value: &'a str,
         }
         s.collect_seq(self.0.iter().map(|(name, value)| Pair { name, value }))
-    }
-}
-
-/// A body as UTF-8 text, or base64 when it is not text.
-enum BodyText<'a> {
-    Text(&'a str),
-    Base64(&'a [u8]),
-}
-
-impl<'a> BodyText<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        match std::str::from_utf8(data) {
-            Ok(t) => BodyText::Text(t),
-            Err(_) => BodyText::Base64(data),
-        }
-    }
-
-    fn is_base64(&self) -> bool {
-        matches!(self, BodyText::Base64(_))
-    }
-}
-
-impl Serialize for BodyText<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            BodyText::Text(t) => s.serialize_str(t),
-            BodyText::Base64(b) => {
-                s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
-            }
-        }
     }
 }
 

@@ -60,10 +60,23 @@ struct MessageJson<'a> {
     version: &'a str,
 }
 
-/// A body as UTF-8 text, or base64 when it is not text.
-enum BodyText<'a> {
+/// A body as JSON holds it: text when it is UTF-8, else base64 (also the HAR's `text`).
+pub(crate) enum BodyText<'a> {
     Text(&'a str),
     Base64(&'a [u8]),
+}
+
+impl<'a> BodyText<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        match std::str::from_utf8(data) {
+            Ok(t) => BodyText::Text(t),
+            Err(_) => BodyText::Base64(data),
+        }
+    }
+
+    pub(crate) fn is_base64(&self) -> bool {
+        matches!(self, BodyText::Base64(_))
+    }
 }
 
 impl Serialize for BodyText<'_> {
