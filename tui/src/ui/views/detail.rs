@@ -225,20 +225,21 @@ fn protocol(ex: &Exchange) -> &'static str {
 
 /// The phases of an exchange from its capture times, as far as they are known: `send` (first
 /// to last request byte), `wait` (last request byte to first response byte), `receive` (first
-/// to last response byte), and `first byte` (from the start) when the request's end is not known.
+/// to last response byte), and `first byte` (time to the first response byte, from the start).
 pub fn phases(ex: &Exchange) -> Vec<(&'static str, u64)> {
     let mut out = Vec::new();
     let (start, req_end, resp_start) = (ex.start, ex.request_end, ex.response_start);
     if let Some(r) = req_end {
         out.push(("send", r.saturating_sub(start)));
     }
-    match (req_end, resp_start) {
-        (Some(r), Some(f)) => out.push(("wait", f.saturating_sub(r))),
-        (None, Some(f)) => out.push(("first byte", f.saturating_sub(start))),
-        _ => {}
+    if let (Some(r), Some(f)) = (req_end, resp_start) {
+        out.push(("wait", f.saturating_sub(r)));
     }
     if let (Some(f), Some(e)) = (resp_start, ex.end) {
         out.push(("receive", e.saturating_sub(f)));
+    }
+    if let Some(f) = resp_start {
+        out.push(("first byte", f.saturating_sub(start)));
     }
     out
 }
@@ -331,7 +332,7 @@ fn text_lines(lines: &mut Vec<Line<'static>>, data: &[u8]) {
     }
     if total > MAX_TEXT_LINES {
         lines.push(Line::raw(format!(
-            "… {} more lines",
+            "… {} more lines: too long to show here (b saves the body to a file)",
             total - MAX_TEXT_LINES
         )));
     }
@@ -368,7 +369,10 @@ pub fn hex_lines(data: &[u8], theme: &Theme) -> Vec<Line<'static>> {
     let shown = MAX_HEX_LINES * 16;
     if data.len() > shown {
         out.push(Line::styled(
-            format!("… {} more bytes", data.len() - shown),
+            format!(
+                "… {} more bytes: too long to show here (b saves the body to a file)",
+                data.len() - shown
+            ),
             dim,
         ));
     }
@@ -586,11 +590,16 @@ mod tests {
         x.end = Some(51_500);
         assert_eq!(
             phases(&x),
-            [("send", 500), ("wait", 40_000), ("receive", 10_000)]
+            [
+                ("send", 500),
+                ("wait", 40_000),
+                ("receive", 10_000),
+                ("first byte", 40_500)
+            ]
         );
-        // The request's end unknown: the first byte is timed from the start.
+        // The request's end unknown: no send or wait, the first byte still from the start.
         x.request_end = None;
-        assert_eq!(phases(&x), [("first byte", 40_500), ("receive", 10_000)]);
+        assert_eq!(phases(&x), [("receive", 10_000), ("first byte", 40_500)]);
         // No response: only what the request did.
         x.request_end = Some(1_500);
         x.response_start = None;
