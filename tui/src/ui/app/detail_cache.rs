@@ -30,10 +30,6 @@ impl App {
         let Some(e) = self.store.get(seq) else { return };
         let offset = self.cfg.utc_offset.unwrap_or(0);
         let built = detail::build(&e.ex, self.tab, &self.theme, offset, self.cfg.max_body);
-        // Another exchange or tab: a kept search starts again from its top.
-        if let Some(s) = &mut self.detail_search {
-            s.current = None;
-        }
         let mut cache = DetailCache {
             key,
             lines: built.lines,
@@ -60,6 +56,8 @@ impl App {
             self.detail_scroll = 0;
         }
         self.detail = Some(cache);
+        // Another exchange or tab: a kept search starts again from its top.
+        self.refresh_hits();
     }
 
     pub(super) fn remember(&mut self, key: (Seq, Tab), lines: Vec<Line<'static>>) {
@@ -79,6 +77,11 @@ impl App {
         splice(d, lines.clone());
         d.pending = None;
         self.remember(key, lines);
+        let current = self.detail_search.as_ref().and_then(|s| s.current);
+        self.refresh_hits();
+        if let Some(s) = &mut self.detail_search {
+            s.current = current;
+        }
     }
 }
 

@@ -14,6 +14,9 @@ pub struct DetailSearch {
     pub editing: bool,
     /// The line of the match last jumped to.
     pub current: Option<usize>,
+    /// Lines of the pane holding the term: found when the term or the lines change, so that
+    /// drawing (the position in the title) does not scan a 50,000-line body every frame.
+    hits: Vec<usize>,
 }
 
 /// Lines kept above a match when jumping to it, for context.
@@ -25,7 +28,21 @@ impl App {
             term: String::new(),
             editing: true,
             current: None,
+            hits: Vec::new(),
         });
+    }
+
+    /// Finds the lines holding the term again, from the top: the term or the lines changed.
+    pub(super) fn refresh_hits(&mut self) {
+        let term = self.search_term();
+        let hits = match (term, self.detail.as_ref()) {
+            (Some(t), Some(d)) => search::matching_lines(&d.lines, &t),
+            _ => Vec::new(),
+        };
+        if let Some(s) = &mut self.detail_search {
+            s.hits = hits;
+            s.current = None;
+        }
     }
 
     pub(super) fn search_key(&mut self, action: Option<Action>, k: KeyEvent) {
@@ -54,7 +71,7 @@ impl App {
             },
         }
         // As you type: to the first match from the top of the pane.
-        s.current = None;
+        self.refresh_hits();
         self.jump_to_match(true);
     }
 
@@ -64,15 +81,14 @@ impl App {
         let Some(term) = self.search_term() else {
             return;
         };
-        let Some(lines) = self.detail_lines() else {
+        let Some(s) = &self.detail_search else {
             return;
         };
-        let hits = search::matching_lines(lines, &term);
+        let (hits, current) = (&s.hits, s.current);
         let Some((&first, &last)) = hits.first().zip(hits.last()) else {
             self.notify(format!("not found: {term}"), true);
             return;
         };
-        let current = self.detail_search.as_ref().and_then(|s| s.current);
         let next = match (forward, current) {
             (true, Some(c)) => hits.iter().find(|&&h| h > c),
             (true, None) => hits.iter().find(|&&h| h >= self.detail_scroll),
@@ -101,11 +117,10 @@ impl App {
     /// Where the search stands: (the line matched last, 1-based among the matching lines, or
     /// 0 before any; how many lines match).
     pub fn search_position(&self) -> Option<(usize, usize)> {
-        let term = self.search_term()?;
-        let hits = search::matching_lines(self.detail_lines()?, &term);
-        let current = self.detail_search.as_ref().and_then(|s| s.current);
-        let at = current.and_then(|c| hits.iter().position(|&h| h == c));
-        Some((at.map_or(0, |i| i + 1), hits.len()))
+        self.search_term()?;
+        let s = self.detail_search.as_ref()?;
+        let at = s.current.and_then(|c| s.hits.iter().position(|&h| h == c));
+        Some((at.map_or(0, |i| i + 1), s.hits.len()))
     }
 
     /// `b`: asks where to save the shown tab's body.
