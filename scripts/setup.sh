@@ -9,3 +9,5 @@ if ! command -v bpf-linker >/dev/null 2>&1; then
   LLVM_PREFIX=/usr/lib/llvm-22 PATH=/usr/lib/llvm-22/bin:$PATH \
     cargo install bpf-linker --version 0.13.0 --locked --no-default-features --features llvm-22
 fi
+# The Java agent apitop loads into JVMs (--java): built from java-agent/ with Debian's JDK and ASM.
+bash "$(dirname "$0")/java-agent.sh"

@@ -9,6 +9,8 @@ packages=(
   python3-grpcio                                       # gRPC tests (for /usr/bin/python3)
   golang-go                                            # Go capture tests: builds tests/go programs
   httpie python3-requests                              # "Copy as…" tests run the snippets
+  gcc libssl-dev binutils                              # static-OpenSSL tests: build, strip, nm
+  openjdk-17-jdk-headless                              # Java tests: JVMs to attach, javac/jar
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -54,5 +56,15 @@ if ! grep -qs "^Version: 1.45.2$" "$otel_py"/opentelemetry_proto-*.dist-info/MET
   "$python3_debian" -m pip install --quiet --disable-pip-version-check --no-input \
     --upgrade --target "$otel_py" opentelemetry-proto==1.45.2 protobuf==7.36.2 >/dev/null
 fi
+# gRPC's wheel from PyPI: its cygrpc extension links BoringSSL statically and strips it (the
+# static-BoringSSL tests find SSL_read/SSL_write by code). Pinned: the signature tests expect this
+# build. Installed for Debian's python3 where the tests put PYTHONPATH.
+grpc_py="$tools/grpcio"
+if ! grep -qs "^Version: 1.85.3$" "$grpc_py"/grpcio-*.dist-info/METADATA; then
+  /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --no-input \
+    --upgrade --only-binary=:all: --target "$grpc_py" grpcio==1.85.3 >/dev/null
+fi
 # The Go test programs, built once here so the first test does not pay for it.
 bash "$(dirname "$0")/go-fixtures.sh"
+# The Java capture tests: Debian's JDK 17 runs tests/java, and the agent jar they load.
+bash "$(dirname "$0")/java-agent.sh"

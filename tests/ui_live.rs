@@ -47,7 +47,10 @@ fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
     tmux.wait_for("curl: ");
     let command = tmux.buffer();
     assert!(command.starts_with("curl "), "{command:?}");
+    // A key sent before Escape took effect can arrive in the same read as Escape and be read
+    // as Alt+key: the next keys go once the menu is gone.
     tmux.keys(&["Escape"]);
+    tmux.wait_gone("Copy as…");
     // Mark the newest and the one before, compare them, and write them as a HAR file.
     tmux.keys(&["m", "k", "m"]);
     tmux.wait_for("2 marked");
@@ -58,6 +61,7 @@ fn pick_a_process_then_copy_a_request_as_curl_that_reproduces_it() {
     tmux.keys(&["x"]);
     tmux.wait_for("only those shown");
     tmux.keys(&["Escape"]);
+    tmux.wait_gone("Compare #");
     let har = work_dir().join("ui-live.har");
     let _ = std::fs::remove_file(&har);
     tmux.keys(&["w"]);

@@ -28,6 +28,9 @@ pub const KIND_EXEC: u8 = 6;
 /// The peer address of a plain socket, from `connect()` or `accept()`. Sent as an [`AddrEvent`];
 /// `total` holds the listening fd for an accepted connection, or `u32::MAX`.
 pub const KIND_ADDR: u8 = 7;
+/// A target mapped part of a file executable (`mmap` with `PROT_EXEC` and an fd: the dynamic
+/// loader placing a library's code, at start or on `dlopen`). Header only.
+pub const KIND_MAP_EXEC: u8 = 8;
 
 /// Bytes of a `struct sockaddr_in6` (the larger of the two families captured).
 pub const SOCKADDR_LEN: usize = 28;

@@ -41,6 +41,25 @@ static NEW_SOCK: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
 /// `connect()`/`accept()` calls in flight on tracked sockets: (sockaddr pointer, fd), by thread.
 #[map]
 static ADDR_CALLS: LruHashMap<u64, [u64; 2]> = LruHashMap::with_max_entries(16384, 0);
+/// The tracked socket each thread last read from outside an SSL call, until its next SSL read
+/// that makes no syscall of its own takes it: a TLS library on memory BIOs (gRPC, netty) reads
+/// the ciphertext from the socket itself and then calls `SSL_read` (see `probes::finish_call`).
+#[map]
+static LAST_READ: LruHashMap<u64, i32> = LruHashMap::with_max_entries(16384, 0);
+
+/// The socket this thread read from since its last SSL read without a syscall, taken (used
+/// once), or -1.
+pub(crate) fn take_last_read(id: u64) -> i32 {
+    // SAFETY: value copied out.
+    match unsafe { LAST_READ.get(id) } {
+        Some(fd) => {
+            let fd = *fd;
+            let _ = LAST_READ.remove(id);
+            fd
+        }
+        None => -1,
+    }
+}
 
 const MODE_BUF: u8 = 0;
 const MODE_VEC: u8 = 1;
@@ -74,6 +93,9 @@ fn io_enter(a: &Regs, dir: u8, mode: u8, flags_arg: Option<usize>) -> u32 {
         Some(i) => *i,
         None => return 0,
     };
+    if dir == DIR_READ {
+        insert_counted!(LAST_READ, &id, &(fd as i32));
+    }
     if info.state == SOCK_TLS {
         return 0;
     }
@@ -456,6 +478,7 @@ fn sock_enter_close(a: &Regs) -> u32 {
 const NR_READ: u64 = 0;
 const NR_WRITE: u64 = 1;
 const NR_CLOSE: u64 = 3;
+const NR_MMAP: u64 = 9;
 const NR_READV: u64 = 19;
 const NR_WRITEV: u64 = 20;
 const NR_SOCKET: u64 = 41;
@@ -543,6 +566,23 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> u32 {
     }
 }
 
+/// A target's `mmap` returning: a file mapped executable (the dynamic loader placing a
+/// library's code) is reported, so that userspace looks for TLS libraries in it at once rather
+/// than at its next rescan, up to 250 ms later, by when a library loaded with `dlopen` may have
+/// made its first calls. The arguments are still in the saved registers at exit.
+fn map_exit(a: &Regs, ret: i64) -> u32 {
+    const PROT_EXEC: u64 = 4;
+    // Errors are -4095..-1; any other value is the mapping's address.
+    if (-4095..0).contains(&ret) || a.arg(2) & PROT_EXEC == 0 || (a.arg(4) as i32) < 0 {
+        return 0;
+    }
+    if !is_target((bpf_get_current_pid_tgid() >> 32) as u32) {
+        return 0;
+    }
+    emit_small(&header(KIND_MAP_EXEC, 0, -1));
+    0
+}
+
 /// Every system call's exit; see [`sys_enter`].
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> u32 {
@@ -555,6 +595,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> u32 {
         nr if is_io(nr) => io_exit(ret),
         NR_CONNECT => sock_exit_connect(ret),
         NR_SOCKET | NR_ACCEPT | NR_ACCEPT4 => sock_exit_new(ret),
+        NR_MMAP => map_exit(&a, ret),
         _ => 0,
     }
 }

@@ -201,7 +201,7 @@ fn finish_call(ctx: &RetProbeContext) -> u32 {
         return 0;
     };
     // SAFETY: this thread's own entry: copied out, then marked finished (kept for the next call).
-    let args = unsafe {
+    let mut args = unsafe {
         (*slot).active = 0;
         *slot
     };
@@ -225,6 +225,11 @@ fn finish_call(ctx: &RetProbeContext) -> u32 {
         }
         ret as u64
     };
+    // A read that made no syscall (a memory BIO): the socket the thread read from just before
+    // is its connection's, as far as can be told.
+    if args.fd < 0 && args.dir == DIR_READ {
+        args.fd = crate::plain::take_last_read(id);
+    }
     emit_data(&args, len);
     0
 }

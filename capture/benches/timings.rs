@@ -1,7 +1,9 @@
 //! The speed figures tests used to assert (they now check the behaviour behind them): listing
 //! processes first and again from the cache, telling node is not Go, and decoding a gzip bomb up
-//! to the body cap; and address lookups for new connections, one at a time (as the draining
-//! thread did per connection) against one batch. Prints times; asserts nothing about them.
+//! to the body cap; address lookups for new connections, one at a time (as the draining
+//! thread did per connection) against one batch; and the signature scan of gRPC's stripped
+//! `cygrpc` (17 MB of static BoringSSL), first and from the cache the picker uses every second.
+//! Prints times; asserts nothing about them.
 //!
 //! Run: `cargo bench -p capture --bench timings`
 use std::io::Write;
@@ -69,6 +71,45 @@ fn address_lookups() {
     }
 }
 
+/// The object gRPC's wheel installs (scripts/test-deps.sh), if it is there.
+fn cygrpc() -> Option<std::path::PathBuf> {
+    let dir = Path::new("/opt/apitop-test-tools/grpcio/grpc/_cython");
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("cygrpc.") && n.ends_with(".so"))
+        })
+}
+
+/// A full scan of the stripped `cygrpc` for `SSL_read`/`SSL_write` by their code, then the
+/// lookups the picker makes each second once it is cached (a `stat` per object).
+fn cygrpc_scan() {
+    let Some(path) = cygrpc() else {
+        println!("cygrpc signature scan: skipped, the grpcio wheel is not installed (scripts/test-deps.sh)");
+        return;
+    };
+    let mb = std::fs::metadata(&path)
+        .map(|m| m.len() as f64 / 1e6)
+        .unwrap_or(0.0);
+    let (scan, found) = best(5, || capture::signature::scan(&path));
+    let first = Instant::now();
+    let _ = capture::signature::cached(&path);
+    let first = first.elapsed();
+    let (cached, _) = best(5, || capture::signature::cached(&path));
+    println!(
+        "cygrpc signature scan ({mb:.1} MB): {scan:.2?} uncached (best of 5; {}), \
+         first through the cache {first:.2?}, cached {cached:.2?} (best of 5)",
+        match found {
+            Ok(_) => "SSL_read/SSL_write found".to_string(),
+            Err(e) => format!("refused: {e}"),
+        }
+    );
+}
+
 fn main() {
     address_lookups();
 
@@ -92,6 +133,8 @@ fn main() {
     } else {
         println!("node is not Go: skipped, /usr/bin/node not installed");
     }
+
+    cygrpc_scan();
 
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     let zeros = vec![0u8; 1 << 20];

@@ -85,6 +85,9 @@ pub struct LossCounters {
     pub read_faults: u64,
     /// Calls or sockets not tracked because a kernel map was full (their bytes are lost).
     pub map_full: u64,
+    /// Plaintext bytes a Java agent dropped (its bounded queue was full, or apitop's socket
+    /// was not writable).
+    pub java_dropped_bytes: u64,
 }
 
 impl LossCounters {
@@ -95,6 +98,7 @@ impl LossCounters {
         self.truncated_bytes = self.truncated_bytes.saturating_add(o.truncated_bytes);
         self.read_faults = self.read_faults.saturating_add(o.read_faults);
         self.map_full = self.map_full.saturating_add(o.map_full);
+        self.java_dropped_bytes = self.java_dropped_bytes.saturating_add(o.java_dropped_bytes);
     }
     pub fn is_zero(&self) -> bool {
         *self == LossCounters::default()

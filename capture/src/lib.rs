@@ -9,6 +9,7 @@ pub mod handoff;
 pub mod http1;
 pub mod http2;
 mod input;
+pub mod java;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod mask;
@@ -19,4 +20,5 @@ pub mod procinfo;
 pub mod protobuf;
 pub mod record;
 pub mod safe_create;
+pub mod signature;
 pub mod x86;

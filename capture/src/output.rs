@@ -89,6 +89,7 @@ impl CaptureStats {
             self.losses.read_faults,
             self.losses.map_full,
             u64::from(self.losses.truncated_bytes > 0),
+            u64::from(self.losses.java_dropped_bytes > 0),
             self.dropped_events,
             self.evicted_connections,
         ]
@@ -104,6 +105,7 @@ impl CaptureStats {
             (l.read_faults, DropReason::Unreadable),
             (l.map_full, DropReason::MapFull),
             (u64::from(l.truncated_bytes > 0), DropReason::Truncated),
+            (u64::from(l.java_dropped_bytes > 0), DropReason::JavaAgent),
             (self.dropped_events, DropReason::OutOfOrder),
             (self.evicted_connections, DropReason::EvictedConnections),
         ]
@@ -121,6 +123,8 @@ pub enum DropReason {
     Unreadable,
     MapFull,
     Truncated,
+    /// A Java agent's bounded queue was full (or apitop's socket not writable).
+    JavaAgent,
     OutOfOrder,
     EvictedConnections,
 }
@@ -133,6 +137,7 @@ impl DropReason {
             DropReason::Unreadable => "unreadable",
             DropReason::MapFull => "map full",
             DropReason::Truncated => "truncated",
+            DropReason::JavaAgent => "java agent",
             DropReason::OutOfOrder => "out of order",
             DropReason::EvictedConnections => "conns evicted",
         }
@@ -149,6 +154,9 @@ impl DropReason {
             }
             DropReason::MapFull => "too many calls or sockets in flight for the kernel maps",
             DropReason::Truncated => "calls larger than 4 MiB are cut at 4 MiB",
+            DropReason::JavaAgent => {
+                "the JVM produced plaintext faster than apitop read it (the agent's 8 MiB queue was full)"
+            }
             DropReason::OutOfOrder => {
                 "data did not fit a connection's reassembly (gaps or over the caps)"
             }

@@ -428,10 +428,11 @@ const FAMILIES: [(&str, Option<&str>, bool); 4] = [
     ("gnutls_record_recv", None, false),
 ];
 
-/// Every probe pair for the TLS functions the ELF object at `path` exports (`.dynsym`), placed
-/// by the rules above. Reads only the headers, the dynamic symbols and the code it decodes.
+/// Every probe pair for the TLS functions the ELF object at `path` defines (`.dynsym`, else
+/// `.symtab`), placed by the rules above. Reads only the headers, the symbol tables and the code
+/// it decodes.
 pub fn plan_object(path: &std::path::Path) -> Result<Vec<ProbePair>, String> {
-    use object::{Object, ObjectSegment, ObjectSymbol, ReadRef, SegmentFlags};
+    use object::{Object, ObjectSegment, ObjectSymbol, ReadRef, SegmentFlags, SymbolKind};
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let data = object::ReadCache::new(file);
     let elf = object::File::parse(&data).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -455,20 +456,55 @@ pub fn plan_object(path: &std::path::Path) -> Result<Vec<ProbePair>, String> {
             .ok()
             .map(<[u8]>::to_vec)
     };
-    let symbol = |name: &str| -> Option<(u64, u64)> {
-        elf.dynamic_symbols()
+    // `.dynsym` first, then `.symtab` (static OpenSSL in a program that kept its symbols). A
+    // function's code: a defined text symbol. `.symtab` may hold a local of the same name in
+    // another file: a global one wins, and two different globals make it ambiguous (refused).
+    let symbol = |name: &str| -> Result<Option<(u64, u64)>, String> {
+        if let Some(s) = elf
+            .dynamic_symbols()
             .find(|s| s.is_definition() && s.name() == Ok(name))
-            .map(|s| (s.address(), s.size()))
+        {
+            return Ok(Some((s.address(), s.size())));
+        }
+        let all: Vec<_> = elf
+            .symbols()
+            .filter(|s| s.is_definition() && s.kind() == SymbolKind::Text && s.name() == Ok(name))
+            .collect();
+        let globals: Vec<_> = all.iter().filter(|s| s.is_global()).collect();
+        let chosen: Vec<(u64, u64)> = if globals.is_empty() {
+            all.iter().map(|s| (s.address(), s.size())).collect()
+        } else {
+            globals.iter().map(|s| (s.address(), s.size())).collect()
+        };
+        match chosen.as_slice() {
+            [] => Ok(None),
+            [one, rest @ ..] if rest.iter().all(|r| r.0 == one.0) => Ok(Some(*one)),
+            _ => Err(format!("{name}: {} definitions in .symtab", chosen.len())),
+        }
+    };
+    // A placement as a probe pair at its file offset.
+    let pair = |name: &str, write: bool, placement: Placement| -> Result<ProbePair, String> {
+        let offset = offset_of(placement.addr).ok_or(format!(
+            "{name}: site {:#x} outside the code",
+            placement.addr
+        ))?;
+        Ok(ProbePair {
+            offset,
+            write,
+            placement,
+        })
     };
     let mut pairs = Vec::new();
     for (plain_name, ex_name, write) in FAMILIES {
-        let Some((addr, size)) = symbol(plain_name) else {
+        let Some((addr, size)) = symbol(plain_name)? else {
             continue;
         };
         let plain_code = read(addr, size.max(1)).ok_or(format!("{plain_name}: code unreadable"))?;
-        let ex = ex_name
-            .and_then(|n| Some((n, symbol(n)?)))
-            .and_then(|(n, (a, s))| Some((n, a, read(a, s.max(1))?)));
+        let ex_sym = match ex_name {
+            Some(n) => symbol(n)?.map(|s| (n, s)),
+            None => None,
+        };
+        let ex = ex_sym.and_then(|(n, (a, s))| Some((n, a, read(a, s.max(1))?)));
         let plain = Exported {
             name: plain_name,
             code: FuncCode {
@@ -486,15 +522,30 @@ pub fn plan_object(path: &std::path::Path) -> Result<Vec<ProbePair>, String> {
             vec![gnutls_function(&plain)]
         };
         for placement in placements {
-            let offset = offset_of(placement.addr).ok_or(format!(
-                "{plain_name}: site {:#x} outside the code",
-                placement.addr
-            ))?;
-            pairs.push(ProbePair {
-                offset,
-                write,
-                placement,
-            });
+            pairs.push(pair(plain_name, write, placement)?);
+        }
+    }
+    if pairs.is_empty() {
+        // No symbols: a stripped static BoringSSL found by its code, or nothing.
+        if let Ok(found) = &*crate::signature::cached(path) {
+            for (name, range, write) in [
+                ("SSL_write", found.ssl_write, true),
+                ("SSL_read", found.ssl_read, false),
+            ] {
+                let code = read(range.start, range.end - range.start)
+                    .ok_or(format!("{name}: code unreadable"))?;
+                let shown = format!("{name}@{:#x}", range.start);
+                let f = Exported {
+                    name: &shown,
+                    code: FuncCode {
+                        entry: range.start,
+                        code: &code,
+                    },
+                };
+                let mut placement = entry_placement(&f, CallAbi::CountReturned);
+                placement.what = format!("{} found by signature", placement.what);
+                pairs.push(pair(name, write, placement)?);
+            }
         }
     }
     Ok(pairs)

@@ -411,7 +411,8 @@ fn encode(ev: &Event) -> (u8, Vec<u8>) {
                 .u64(counters.ring_full)
                 .u64(counters.truncated_bytes)
                 .u64(counters.read_faults)
-                .u64(counters.map_full);
+                .u64(counters.map_full)
+                .u64(counters.java_dropped_bytes);
             TAG_LOST
         }
     };
@@ -522,6 +523,7 @@ fn decode(tag: u8, d: &mut Dec) -> Result<Option<Event>, String> {
                 read_faults: d.u64()?,
                 // Absent from recordings made before the counter existed.
                 map_full: if d.rest.is_empty() { 0 } else { d.u64()? },
+                java_dropped_bytes: if d.rest.is_empty() { 0 } else { d.u64()? },
             },
         },
         TAG_GAP => Event::Gap {

@@ -153,6 +153,50 @@ pub fn is_control_transfer(i: &Instruction) -> bool {
     i.flow_control() != FlowControl::Next
 }
 
+/// The address `i` computes or reads relative to `%rip` (`lea 0x2776b9(%rip),%rcx` gives the
+/// absolute address), else `None`.
+pub fn rip_relative_target(i: &Instruction) -> Option<u64> {
+    (i.memory_base() == Register::RIP).then(|| i.memory_displacement64())
+}
+
+/// `(register, value)` when `i` sets a general register to a constant: `mov $imm,%reg`, or the
+/// zeroing idioms `xor %reg,%reg` / `sub %reg,%reg`. The register is the full 64-bit one.
+pub fn constant_to_reg(i: &Instruction) -> Option<(Register, u64)> {
+    use iced_x86::OpKind;
+    if i.op_count() != 2 || i.op_kind(0) != OpKind::Register {
+        return None;
+    }
+    let dst = i.op_register(0);
+    match i.mnemonic() {
+        Mnemonic::Mov => match i.op_kind(1) {
+            OpKind::Immediate8
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate32to64
+            | OpKind::Immediate64 => Some((dst.full_register(), i.immediate(1))),
+            _ => None,
+        },
+        Mnemonic::Xor | Mnemonic::Sub
+            if i.op_kind(1) == OpKind::Register && i.op_register(1) == dst =>
+        {
+            Some((dst.full_register(), 0))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `i` stores to memory addressed by anything but the stack pointer (a store into the
+/// heap or an object, not a spill, a `push` or a call's return address).
+pub fn writes_non_stack_memory(i: &Instruction) -> bool {
+    let mut factory = InstructionInfoFactory::new();
+    factory.info(i).used_memory().iter().any(|m| {
+        matches!(
+            m.access(),
+            OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+        ) && m.base().full_register() != Register::RSP
+    })
+}
+
 /// AT&T syntax as GNU objdump prints it (`push %rbp`, `cmp 0x10(%r14),%rsp`, `jbe 0x4012a0`), for
 /// logs and tests.
 pub fn gas(i: &Instruction) -> String {

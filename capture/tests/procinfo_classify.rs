@@ -210,16 +210,35 @@ fn java_is_jvm() {
     let dir = std::env::temp_dir().join(format!("apitop-java-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("Sleep.java");
+    let ready = dir.join("ready");
     std::fs::write(
         &src,
-        "public class Sleep { public static void main(String[] a) throws Exception { Thread.sleep(30000); } }\n",
+        "public class Sleep { public static void main(String[] a) throws Exception {\n\
+         java.nio.file.Files.writeString(java.nio.file.Path.of(a[0]), \"ready\");\n\
+         Thread.sleep(30000); } }\n",
     )
     .unwrap();
-    let child = Guard::spawn(Command::new("java").arg(&src)).expect("spawn java");
+    let child = Guard::spawn(Command::new("java").arg(&src).arg(&ready)).expect("spawn java");
+    // Facts are read once main runs: a JVM still starting has no SIGQUIT handler yet, and is
+    // rightly reported as not attachable until it has.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the JVM never ran main");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut ins = Inspector::new();
     let info = wait_for_kind(&mut ins, child.pid(), TlsKind::Jvm, Duration::from_secs(30));
-    assert_eq!(info.tls.reason, "jvm — TLS not capturable");
-    assert!(!info.tls.capturable);
+    // A JVM's TLS is captured by loading apitop's agent (--java), which this one allows.
+    let java = info.tls.java.clone().expect("a JVM has its Java facts");
+    assert!(java.hotspot, "{java:?}");
+    assert!(java.refusal.is_none(), "{java:?}");
+    assert!(
+        info.tls.reason.starts_with("Java ")
+            && info.tls.reason.ends_with(": attachable (loads an agent)"),
+        "{}",
+        info.tls.reason
+    );
+    assert!(info.tls.capturable);
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -259,7 +278,7 @@ fn compiled_programs_are_classified_by_their_executable() {
             "#include <stdio.h>\n#include <unistd.h>\nconst char label[] = \"TLS_LABEL derived\";\nint main(void) { if (getpid() == 1) puts(label); sleep(30); return 0; }\n",
             &[],
             TlsKind::StaticNoSymbols,
-            "static TLS without symbols — not capturable",
+            "static TLS without symbols (no SSL_read/SSL_write in .dynsym or .symtab) — not capturable",
         ),
         (
             "fakego",

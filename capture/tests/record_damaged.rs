@@ -266,9 +266,9 @@ fn any_event() -> impl Strategy<Value = Event> {
         1 => (any::<u64>(), key, ".{0,20}", ".{0,20}").prop_map(|(ts, key, local, peer)| Event::Addrs { ts, key, local, peer }),
         1 => (any::<u64>(), 0u32..3, ".{0,16}").prop_map(|(ts, pid, comm)| Event::Process { ts, pid, comm }),
         1 => (any::<u64>(), 0u32..3).prop_map(|(ts, pid)| Event::Exit { ts, pid }),
-        1 => (any::<u64>(), any::<[u64; 4]>()).prop_map(|(ts, c)| Event::Lost {
+        1 => (any::<u64>(), any::<[u64; 5]>()).prop_map(|(ts, c)| Event::Lost {
             ts,
-            counters: capture::event::LossCounters { ring_full: c[0], truncated_bytes: c[1], read_faults: c[2], map_full: c[3] },
+            counters: capture::event::LossCounters { ring_full: c[0], truncated_bytes: c[1], read_faults: c[2], map_full: c[3], java_dropped_bytes: c[4] },
         }),
     ]
 }

@@ -1,10 +1,12 @@
 """gRPC test client for apitop's end-to-end tests: TARGET CA_CERT [CALLS...].
 
 Calls (default: unary stream fail): unary = SayHello(name="apitop", times=3),
-stream = Count(n=3), fail = Fail. Writes results to stderr only: stdout is apitop's JSON.
+stream = Count(n=3), fail = Fail; pause = wait half a second (for apitop to probe a TLS library
+the import just loaded). Writes results to stderr only: stdout is apitop's JSON.
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
@@ -18,7 +20,9 @@ def main():
         creds = grpc.ssl_channel_credentials(root_certificates=f.read())
     with grpc.secure_channel(target, creds) as ch:
         for call in calls:
-            if call == "unary":
+            if call == "pause":
+                time.sleep(0.5)
+            elif call == "unary":
                 m = ch.unary_unary("/demo.Greeter/SayHello")
                 r = m(f_bytes(1, "apitop") + f_varint(2, 3), timeout=10)
                 print("unary:", parse(r), file=sys.stderr)

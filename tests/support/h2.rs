@@ -126,15 +126,28 @@ pub fn have_grpcio() -> bool {
         .unwrap_or(false)
 }
 
+/// gRPC's wheel from PyPI (scripts/test-deps.sh): its `cygrpc` links BoringSSL statically,
+/// stripped. On `PYTHONPATH` it takes the place of Debian's python3-grpcio (which uses the
+/// system's OpenSSL).
+pub const GRPC_WHEEL: &str = "/opt/apitop-test-tools/grpcio";
+
 /// The gRPC test service (tests/support/grpc_server.py): `tls` on its own certificate, else
 /// cleartext (behind nginx's `grpc_pass`).
 pub fn grpc_server(tls: bool) -> (Guard, u16) {
+    grpc_server_on(tls, None)
+}
+
+/// [`grpc_server`] with `python_path` first on `PYTHONPATH` (e.g. [`GRPC_WHEEL`]).
+pub fn grpc_server_on(tls: bool, python_path: Option<&str>) -> (Guard, u16) {
     assert!(
         have_grpcio(),
         "python3-grpcio is not installed for {SYSTEM_PYTHON}: run scripts/test-deps.sh"
     );
     let (c, k) = cert();
     let mut cmd = Command::new(SYSTEM_PYTHON);
+    if let Some(p) = python_path {
+        cmd.env("PYTHONPATH", p);
+    }
     cmd.arg(support_file("grpc_server.py"));
     if tls {
         cmd.arg(&c).arg(&k);
@@ -158,13 +171,37 @@ pub fn grpc_server(tls: bool) -> (Guard, u16) {
 
 /// The command line of the gRPC test client (tests/support/grpc_client.py) against `target`.
 pub fn grpc_client_cmd(target: &str) -> Vec<String> {
+    grpc_client_cmd_on(target, None)
+}
+
+/// [`grpc_client_cmd`] with `python_path` first on `PYTHONPATH` (through `env`, which execs the
+/// client in the same process).
+pub fn grpc_client_cmd_on(target: &str, python_path: Option<&str>) -> Vec<String> {
     let (c, _) = cert();
-    vec![
-        SYSTEM_PYTHON.to_string(),
-        support_file("grpc_client.py").display().to_string(),
-        target.to_string(),
-        c.display().to_string(),
-    ]
+    let env: Vec<String> = match python_path {
+        Some(p) => vec!["env".into(), format!("PYTHONPATH={p}")],
+        None => vec![],
+    };
+    env.into_iter()
+        .chain([
+            SYSTEM_PYTHON.to_string(),
+            support_file("grpc_client.py").display().to_string(),
+            target.to_string(),
+            c.display().to_string(),
+        ])
+        .collect()
+}
+
+/// Runs the gRPC test client against `target` (Debian's grpcio) and checks it succeeded.
+pub fn run_grpc_client(target: &str) {
+    let cmd = grpc_client_cmd(target);
+    let st = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("running the gRPC client");
+    assert!(st.success(), "the gRPC client failed");
 }
 
 /// The path of a node script in the work directory.

@@ -14,6 +14,7 @@ Examples:
   sudo apitop --json -p 1234 -p 5678   one JSON object per HTTP exchange on stdout
   sudo apitop --json -n nginx          every process named nginx, now and later
   sudo apitop -- curl https://...      start a command and capture it from its first byte
+  sudo apitop --java -p 4321           a running JVM, its TLS too (loads apitop's agent into it)
   sudo apitop -w trace.apitop -p 1234  also record raw capture events (mode 0600, yours under sudo)
   apitop -r trace.apitop               decode a recording again, no root needed
   apitop --no-mask -r trace.apitop     the same, with secret header values shown
@@ -33,7 +34,7 @@ Live capture needs root (CAP_BPF, CAP_PERFMON) and Linux 5.17 or newer with BTF
 #[command(name = "apitop", version, about = ABOUT, after_help = AFTER)]
 pub struct Cli {
     /// List processes with their TLS capture status and exit.
-    #[arg(long, conflicts_with_all = ["pids", "names", "read", "write", "command", "har", "otlp"])]
+    #[arg(long, conflicts_with_all = ["pids", "names", "read", "write", "command", "har", "otlp", "java"])]
     pub list: bool,
 
     /// Capture this process (repeatable).
@@ -48,6 +49,13 @@ pub struct Cli {
     /// are otherwise read from the targets' TCP socket syscalls.
     #[arg(long, conflicts_with = "read")]
     pub no_plain: bool,
+
+    /// Capture the TLS of JVM targets (-p, -n or --) by loading apitop's agent into each one
+    /// through HotSpot's attach mechanism: intrusive (code is loaded into the JVM, which keeps
+    /// running; the agent goes idle when apitop exits), so only on this explicit request.
+    /// Without it, a JVM is captured as plain HTTP only.
+    #[arg(long)]
+    pub java: bool,
 
     /// Headless: print one JSON object per exchange on stdout instead of the terminal UI.
     #[arg(long)]

@@ -104,6 +104,9 @@ pub fn run(mut session: Session, names: &[String], mut sinks: Sinks) -> Result<(
     loop {
         let step = session.step(&mut out);
         open &= print(&mut sinks, &mut out, &mut notes);
+        for n in session.java_notes() {
+            eprintln!("apitop: {n}");
+        }
         warn(otlp.as_deref());
         let ended = match step {
             Ok(e) => e,
@@ -143,11 +146,15 @@ pub fn run(mut session: Session, names: &[String], mut sinks: Sinks) -> Result<(
             session.wait(DRAIN_EVERY);
         }
     }
+    let java = session.java_summary();
     let stats = session.finish(&mut out)?;
     print(&mut sinks, &mut out, &mut notes);
     // Every line and entry is out before the summary says how many there were.
     let har = sinks.finish();
     eprintln!("{}", crate::json::summary_line(&stats));
+    if let Some(j) = java {
+        eprintln!("{j}");
+    }
     finish_otlp(otlp.as_deref());
     har
 }
@@ -243,7 +250,7 @@ pub fn list(json: bool) -> Result<()> {
     }
     for p in &procs {
         if json {
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
                 "pid": p.pid,
                 "ppid": p.ppid,
                 "user": p.user,
@@ -255,6 +262,9 @@ pub fn list(json: bool) -> Result<()> {
                 "reason": p.tls.reason,
                 "probes": p.tls.probes,
             });
+            if let Some(j) = &p.tls.java {
+                v["java"] = serde_json::to_value(j)?;
+            }
             writeln!(w, "{v}")?;
         } else {
             writeln!(w, "{}", procinfo::format_list_line(p))?;

@@ -77,6 +77,12 @@ fn feed(
                 }
             }
         }
+        // What became of the JVMs the user had the agent loaded into.
+        for note in session.java_notes() {
+            if tx.blocking_send(UiInput::Notice(note)).is_err() {
+                return finish(session);
+            }
+        }
         if !ended {
             match session.step(&mut out) {
                 Ok(Some(why)) => {
@@ -154,6 +160,13 @@ fn control(
                 for pid in pids {
                     if let Err(e) = session.attach(pid, out) {
                         failures.push(format!("attach {pid}: {e:#}"));
+                    }
+                }
+            }
+            Control::AttachJava(pids) => {
+                for pid in pids {
+                    if let Err(e) = session.attach_java(pid) {
+                        failures.push(format!("Java agent for {pid}: {e:#}"));
                     }
                 }
             }

@@ -102,6 +102,9 @@ fn live_session(
     limits: capture::event::Limits,
     interactive: bool,
 ) -> Result<session::Session> {
+    if cli.java && !cli.has_targets() {
+        anyhow::bail!("--java needs targets: give -p PID, -n NAME or -- COMMAND with it");
+    }
     if !interactive && !cli.has_targets() {
         anyhow::bail!("nothing to capture: give -p PID, -n NAME or -- COMMAND (or run in a terminal without --json, --har and --otlp to pick processes)");
     }
@@ -111,6 +114,7 @@ fn live_session(
         command: cli.command.clone(),
         no_plain: cli.no_plain,
         ring_mib: Some((cli.ring_size >> 20) as u32),
+        java: cli.java,
     };
     session::Session::live(&targets, cli.write.as_ref(), limits, interactive)
 }

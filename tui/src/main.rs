@@ -11,6 +11,16 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // The child that connects to a JVM's attach socket as the JVM's user (see
+    // capture::java::attach): not a command for people, so not in --help.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == capture::java::attach::HELPER_ARG)
+    {
+        let code = capture::java::attach::helper_main(&args[2..]);
+        return ExitCode::from(code as u8);
+    }
     let cli = apitop::cli::Cli::parse();
     match apitop::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,8 @@ pub struct Targets {
     pub no_plain: bool,
     /// Kernel ring buffer size in MiB; None: the default.
     pub ring_mib: Option<u32>,
+    /// `--java`: load apitop's agent into JVM targets to capture their TLS.
+    pub java: bool,
 }
 
 /// Why a session ended by itself.
@@ -82,6 +84,18 @@ pub struct Session {
     /// `--otlp`: where exchanges also go as spans.
     otlp: Option<Arc<crate::otlp::Exporter>>,
     last_ts: u64,
+    /// `--java`: the agents' receiver and the thread attaching them.
+    #[cfg(feature = "live")]
+    java: Option<capture::java::JavaAgents>,
+    /// Targets already handed to `java` (new ones are looked for every second).
+    #[cfg(feature = "live")]
+    java_seen: std::collections::HashSet<u32>,
+    /// `--java`: every target gets the agent; otherwise only the JVMs the user confirmed in
+    /// the picker ([`Session::attach_java`]).
+    #[cfg(feature = "live")]
+    java_all: bool,
+    #[cfg(feature = "live")]
+    java_scan: std::time::Instant,
 }
 
 impl Session {
@@ -100,6 +114,14 @@ impl Session {
             last_ts: 0,
             mask: true,
             otlp: None,
+            #[cfg(feature = "live")]
+            java: None,
+            #[cfg(feature = "live")]
+            java_seen: Default::default(),
+            #[cfg(feature = "live")]
+            java_all: false,
+            #[cfg(feature = "live")]
+            java_scan: std::time::Instant::now(),
         })
     }
 
@@ -146,6 +168,14 @@ impl Session {
             events.push(live.add_spawned(paused.pid, &paused.exe.clone(), &comm)?);
             child = Some(paused.release()?);
         }
+        let targets_now: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Process { pid, .. } => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        let java = java_start(targets, &targets_now)?;
         if let Some(w) = writer.as_mut() {
             for ev in &events {
                 w.write(ev)?;
@@ -170,6 +200,10 @@ impl Session {
             last_ts: 0,
             mask: true,
             otlp: None,
+            java_seen: targets_now.into_iter().collect(),
+            java_all: java.is_some(),
+            java,
+            java_scan: std::time::Instant::now(),
         };
         Ok(s)
     }
@@ -194,7 +228,33 @@ impl Session {
             anyhow::bail!("a recording is being replayed: nothing to attach to");
         };
         let ev = live.add_pid(pid)?;
+        if let Some(j) = self.java.as_ref().filter(|_| self.java_all) {
+            self.java_seen.insert(pid);
+            j.request(pid);
+        }
         self.record_and_decode(vec![ev], out)
+    }
+
+    /// Loads apitop's Java agent into the JVM `pid` (the user confirmed it in the picker),
+    /// starting the agents' receiver on first use. The outcome comes as a note
+    /// ([`Self::java_notes`]).
+    #[cfg(feature = "live")]
+    pub fn attach_java(&mut self, pid: u32) -> Result<()> {
+        if !matches!(self.source, Source::Live(_)) {
+            anyhow::bail!("a recording is being replayed: nothing to attach to");
+        }
+        if self.java.is_none() {
+            let jar = capture::java::find_agent_jar()?;
+            self.java = Some(capture::java::JavaAgents::start(
+                jar,
+                PathBuf::from("/proc/self/exe"),
+            )?);
+        }
+        if let Some(j) = &self.java {
+            self.java_seen.insert(pid);
+            j.request(pid);
+        }
+        Ok(())
     }
 
     /// Stops capturing one process.
@@ -221,6 +281,21 @@ impl Session {
             #[cfg(feature = "live")]
             Source::Live(live) => {
                 live.poll(&mut events);
+                if let Some(j) = &self.java {
+                    // Bounded like a ring drain: the rest waits for the next step.
+                    j.drain(&mut events, 4096);
+                    // Targets that appeared since (a -n match, a -- command's JVM, a child).
+                    if self.java_all
+                        && self.java_scan.elapsed() >= std::time::Duration::from_secs(1)
+                    {
+                        self.java_scan = std::time::Instant::now();
+                        for pid in live.targets() {
+                            if self.java_seen.insert(pid) {
+                                j.request(pid);
+                            }
+                        }
+                    }
+                }
                 let mut ended = None;
                 if let Some(child) = self.child.as_mut() {
                     if let Ok(Some(status)) = child.try_wait() {
@@ -331,6 +406,9 @@ impl Session {
         if let Source::Live(live) = &mut self.source {
             let mut events = Vec::new();
             live.poll_final(&mut events);
+            if let Some(j) = &self.java {
+                j.drain(&mut events, usize::MAX);
+            }
             self.record_and_decode(events, out)?;
         }
         let ts = self.last_ts;
@@ -357,7 +435,70 @@ impl Session {
         }
     }
 
+    /// One line per JVM target dealt with since the last call (agent loaded, or why not).
+    pub fn java_notes(&self) -> Vec<String> {
+        #[cfg(feature = "live")]
+        if let Some(j) = &self.java {
+            return j.take_notes().into_iter().map(|n| n.text).collect();
+        }
+        Vec::new()
+    }
+
+    /// With Java agents: how many connected, and the connections refused or cut for bad
+    /// frames (counted, never fatal). None without them.
+    pub fn java_summary(&self) -> Option<String> {
+        #[cfg(feature = "live")]
+        if let Some(j) = &self.java {
+            use std::sync::atomic::Ordering::Relaxed;
+            let s = j.stats();
+            return Some(format!(
+                "apitop: java agents: {} connected, {} frames, {} plaintext bytes; {} connections refused (wrong peer or token), {} closed on a malformed frame",
+                s.agents.load(Relaxed),
+                s.frames.load(Relaxed),
+                s.bytes.load(Relaxed),
+                s.rejected.load(Relaxed),
+                s.bad_frames.load(Relaxed),
+            ));
+        }
+        None
+    }
+
     pub fn is_replay(&self) -> bool {
         matches!(self.source, Source::Replay(_))
     }
+}
+
+/// With `--java`: starts the agents' receiver and asks for each JVM among `pids`, waiting (up
+/// to the attach timeouts) so that what became of them is printed before the capture starts.
+/// Without it: one line for each JVM target saying how to get its TLS.
+#[cfg(feature = "live")]
+fn java_start(targets: &Targets, pids: &[u32]) -> Result<Option<capture::java::JavaAgents>> {
+    let mut inspector = capture::procinfo::Inspector::new();
+    let jvms: Vec<(u32, String, capture::java::JavaStatus)> = pids
+        .iter()
+        .filter_map(|&pid| {
+            let info = inspector.process(pid).ok()?;
+            Some((pid, info.comm, info.tls.java?))
+        })
+        .collect();
+    if !targets.java {
+        for (pid, comm, status) in &jvms {
+            eprintln!(
+                "apitop: pid {pid} ({comm}) is a JVM ({}): only its plain HTTP is captured; add --java to capture its TLS (loads apitop's agent into it)",
+                status.describe()
+            );
+        }
+        return Ok(None);
+    }
+    let jar = capture::java::find_agent_jar()?;
+    let agents = capture::java::JavaAgents::start(jar, PathBuf::from("/proc/self/exe"))?;
+    let asked: Vec<u32> = jvms.iter().map(|(pid, ..)| *pid).collect();
+    for &pid in pids {
+        agents.request(pid);
+    }
+    let wait = capture::java::attach::SOCKET_WAIT + capture::java::attach::COMMAND_TIMEOUT;
+    for note in agents.wait_notes(&asked, wait * asked.len().max(1) as u32) {
+        eprintln!("apitop: {}", note.text);
+    }
+    Ok(Some(agents))
 }

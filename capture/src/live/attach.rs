@@ -6,6 +6,24 @@
 //! draining the ring buffer never takes that lock: attaching can take tens of milliseconds
 //! (ELF parsing, instruction decoding, one perf event per probe), and the ring must not wait
 //! for it.
+//!
+//! # Which files, and through which path
+//! An object is probed when it defines OpenSSL's (or GnuTLS') data functions in `.dynsym`, or
+//! in `.symtab` when it exports nothing (OpenSSL or BoringSSL linked statically into a program
+//! that kept its symbol table); the sites come from the same placement analysis either way
+//! ([`placement::plan_object`]). Files are opened through `/proc/PID/root/<path>`, or through
+//! `/proc/PID/map_files/<start>-<end>` when the process's mapping says `(deleted)`: Netty
+//! unlinks the netty-tcnative `.so` it extracted as soon as it is loaded, and a package upgrade
+//! replaces libraries under running programs.
+//!
+//! The uprobe is attached to that same `map_files` path. aya hands the path string to
+//! `perf_event_open` (the uprobe PMU) unchanged, and the kernel resolves it with `kern_path()`
+//! following links, like `open()`: a `map_files` entry is a "magic" link that resolves to the
+//! mapped file itself, not to its (vanished) name, so the probe lands on the very inode the
+//! process runs, which the mapping keeps alive. It is therefore also seen by every other
+//! process mapping that inode, and keyed in `attached` by it (the `stat` of the path). Opening
+//! `map_files` needs `CAP_SYS_ADMIN`, which attaching probes needs anyway. Once the process
+//! exits the path is gone, but the probe stays on the inode until apitop ends, harmlessly.
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -60,7 +78,7 @@ impl Probes {
         }
     }
 
-    /// Makes `pid` a target: attaches to every object it maps that exports OpenSSL's API.
+    /// Makes `pid` a target: attaches to every object it maps that defines OpenSSL's API.
     /// Returns the [`Event::Process`] to record.
     pub(super) fn add_pid(&mut self, pid: u32) -> Result<Event, LiveError> {
         let info = self
@@ -68,8 +86,7 @@ impl Probes {
             .process(pid)
             .map_err(|_| LiveError::NoSuchProcess(pid))?;
         let objects = self
-            .inspector
-            .objects_exporting(pid, TLS_SYMBOLS)
+            .tls_objects(pid)
             .map_err(|_| LiveError::NoSuchProcess(pid))?;
         let go = self.attach_go(pid)?;
         if objects.is_empty() && !go && !self.plain {
@@ -166,7 +183,7 @@ impl Probes {
     /// Attaches to an executable that carries its own TLS (OpenSSL inside, or Go) before any
     /// process runs it, so its first calls are seen.
     fn attach_executable(&mut self, exe: &Path) -> Result<(), LiveError> {
-        if self.inspector.elf_exports(exe, "SSL_write") {
+        if self.inspector.elf_defines(exe, "SSL_write") {
             self.attach_object(exe, exe)?;
         }
         if let Some((path, Ok(plan))) = self.inspector.go_file(exe) {
@@ -266,11 +283,26 @@ impl Probes {
         }
     }
 
+    /// The objects of `pid` to probe: those defining TLS functions by name, then stripped static
+    /// BoringSSL found by its code.
+    fn tls_objects(
+        &mut self,
+        pid: u32,
+    ) -> Result<Vec<procinfo::MappedObject>, procinfo::ProcError> {
+        let mut objects = self.inspector.objects_exporting(pid, TLS_SYMBOLS)?;
+        for o in self.inspector.objects_by_signature(pid)? {
+            if !objects.iter().any(|n| (n.dev, n.inode) == (o.dev, o.inode)) {
+                objects.push(o);
+            }
+        }
+        Ok(objects)
+    }
+
     /// Attaches to objects `pid` mapped since the last look (dlopen, exec).
     pub(super) fn rescan_pid(&mut self, pid: u32) {
         // An exec'd target may now run a Go program; a failure is retried next time.
         let _ = self.attach_go(pid);
-        let Ok(objects) = self.inspector.objects_exporting(pid, TLS_SYMBOLS) else {
+        let Ok(objects) = self.tls_objects(pid) else {
             return;
         };
         for o in objects {
@@ -294,6 +326,7 @@ impl Probes {
             truncated_bytes: d(CTR_TRUNCATED_BYTES),
             read_faults: d(CTR_READ_FAULT) + d(CTR_GO_UNPAIRED),
             map_full: d(CTR_MAP_FULL),
+            java_dropped_bytes: 0,
         };
         self.counters = now_vals;
         (!delta.is_zero()).then(|| Event::Lost {
@@ -330,8 +363,8 @@ impl Probes {
         Ok(self.attached.insert((meta.dev(), meta.ino())))
     }
 
-    /// Attaches every probe whose function `open_path` exports, once per (dev, inode).
-    /// `shown` is the path used in messages.
+    /// Attaches every probe whose function `open_path` defines (`.dynsym`, else `.symtab`),
+    /// once per (dev, inode). `shown` is the path used in messages.
     pub(super) fn attach_object(
         &mut self,
         open_path: &Path,
@@ -363,7 +396,7 @@ impl Probes {
             attach_uprobe_at(&mut self.ebpf, "ssl_call_ret", at(), what, &path, shown)?;
         }
         for (prog, sym) in CONTROL_PROBES {
-            if self.inspector.elf_exports(&path, sym) {
+            if self.inspector.elf_defines(&path, sym) {
                 let at = UProbeAttachLocation::Symbol(sym);
                 attach_uprobe_at(&mut self.ebpf, prog, at, sym, &path, shown)?;
             }

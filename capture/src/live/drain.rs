@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use capture_ebpf::{
     DIR_READ, FLAG_PLAIN, HEADER_SIZE, KIND_ADDR, KIND_CLOSE, KIND_DATA, KIND_EXEC, KIND_EXIT,
-    KIND_FD, KIND_NEW_TARGET, SOCKADDR_LEN,
+    KIND_FD, KIND_MAP_EXEC, KIND_NEW_TARGET, SOCKADDR_LEN,
 };
 
 use super::maintenance::{Maintenance, Msg};
@@ -192,6 +192,7 @@ impl Drain {
                     });
                 }
             }
+            KIND_MAP_EXEC => maint.ask(Msg::Mapped(h.tgid)),
             KIND_EXIT => {
                 lock(&self.targets).remove(&h.tgid);
                 maint.ask(Msg::Exited(h.tgid));

@@ -7,13 +7,16 @@
 //! draining thread asks for from records ([`Msg`]) as soon as it is asked: a new target's Go
 //! executable is probed and its inherited sockets seeded at once, because a short-lived exec'd
 //! client is over long before the next tick. Its requests are also served between the targets
-//! of a rescan, so one slow rescan does not hold them back.
+//! of a rescan, so one slow rescan does not hold them back. While a target is young (its first
+//! [`YOUNG`]) the rescans come every [`FAST_TICK`]: a program loads its TLS library by `dlopen`
+//! (Python's gRPC, a plugin) soon after it starts, and makes its first calls soon after that.
 //!
 //! What it finds out (exits, losses) goes back as [`Event`]s on a channel that
 //! `LiveCapture::poll` empties into its output after the ring records of the same call: an
 //! exit is never delivered ahead of data the process wrote before it ended.
 //!
 //! The thread ends when its request channel closes (the capture is dropped).
+use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -27,6 +30,26 @@ use crate::procinfo;
 
 /// How often the periodic work runs.
 pub(super) const TICK: Duration = Duration::from_millis(250);
+/// How often it runs while some target is younger than [`YOUNG`] (as seen by this thread).
+const FAST_TICK: Duration = Duration::from_millis(20);
+const YOUNG: Duration = Duration::from_secs(3);
+
+/// Test hook: `APITOP_TEST_RESCAN_MS` replaces both periods, so that a test can show a library
+/// was probed because the kernel reported its mapping, not because a periodic rescan happened to
+/// come in time. Read once; not for users (their captures need the rescans' other work too).
+fn periods() -> (Duration, Duration) {
+    static PERIODS: std::sync::OnceLock<(Duration, Duration)> = std::sync::OnceLock::new();
+    *PERIODS.get_or_init(|| {
+        match std::env::var("APITOP_TEST_RESCAN_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&ms: &u64| ms > 0)
+        {
+            Some(ms) => (Duration::from_millis(ms), Duration::from_millis(ms)),
+            None => (TICK, FAST_TICK),
+        }
+    })
+}
 
 /// Work a record asks for, in the order the records came.
 pub(super) enum Msg {
@@ -39,6 +62,10 @@ pub(super) enum Msg {
     NotTarget(u32),
     /// A target ended (the kernel said so): its `SOCKETS` entries are purged at the next tick.
     Exited(u32),
+    /// A target mapped a file executable (a library loaded, e.g. with `dlopen`): its mappings
+    /// are rescanned now, not at the next tick, so a TLS library is probed before its first
+    /// calls. A burst (a program starting maps dozens of libraries) costs one rescan.
+    Mapped(u32),
     /// Test hook ([`super::LiveCapture::stall_maintenance`]): hold the lock, as a very slow
     /// attach would, until the other end of the first channel is dropped.
     Stall(Receiver<()>, Sender<()>),
@@ -105,10 +132,17 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
-        let mut next_tick = Instant::now() + TICK;
+        // When each target was first seen here.
+        let mut first_seen: HashMap<u32, Instant> = HashMap::new();
+        let mut next_tick = Instant::now() + periods().1;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
             match self.requests.recv_timeout(wait) {
+                Ok(Msg::Mapped(pid)) => {
+                    if !self.rescan_mapped(pid) {
+                        return;
+                    }
+                }
                 Ok(msg) => self.handle(msg),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -118,8 +152,24 @@ impl Worker {
                 if !self.tick() {
                     return;
                 }
-                next_tick = Instant::now() + TICK;
+                next_tick = Instant::now() + self.interval(&mut first_seen);
             }
+        }
+    }
+
+    /// [`FAST_TICK`] while a target is young, else [`TICK`].
+    fn interval(&self, first_seen: &mut HashMap<u32, Instant>) -> Duration {
+        let now = Instant::now();
+        let targets = lock(&self.targets);
+        first_seen.retain(|pid, _| targets.contains(pid));
+        for pid in targets.iter() {
+            first_seen.entry(*pid).or_insert(now);
+        }
+        let (tick, fast) = periods();
+        if first_seen.values().any(|t| now.duration_since(*t) < YOUNG) {
+            fast
+        } else {
+            tick
         }
     }
 
@@ -141,11 +191,39 @@ impl Worker {
             Msg::Exited(pid) => {
                 p.purge.insert(pid);
             }
+            Msg::Mapped(pid) => p.rescan_pid(pid),
             Msg::Stall(release, held) => {
                 let _ = held.send(());
                 let _ = release.recv();
             }
         }
+    }
+
+    /// Rescans `pid` and every other target whose mapping notices are already waiting, each
+    /// once; other requests waiting meanwhile are served in order. False when the capture is
+    /// gone.
+    fn rescan_mapped(&self, pid: u32) -> bool {
+        let mut pids = vec![pid];
+        let mut open = true;
+        loop {
+            match self.requests.try_recv() {
+                Ok(Msg::Mapped(p)) if !pids.contains(&p) => pids.push(p),
+                Ok(Msg::Mapped(_)) => {}
+                Ok(msg) => self.handle(msg),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        for pid in pids {
+            // Not if it ended meanwhile.
+            if lock(&self.targets).contains(&pid) {
+                lock(&self.probes).rescan_pid(pid);
+            }
+        }
+        open
     }
 
     /// Requests that arrived meanwhile; false when the capture is gone.

@@ -1,5 +1,5 @@
-//! Reading just enough of an ELF file to classify it: exported dynamic symbols, Go markers and
-//! TLS strings in `.rodata`. Files are read lazily (headers, section table, the few sections we
+//! Reading just enough of an ELF file to classify it: function symbols (`.dynsym`, then `.symtab`
+//! for what a static build keeps there), Go markers and TLS strings in `.rodata`. Files are read lazily (headers, section table, the few sections we
 //! need), never whole: node's executable is ~100 MB.
 use std::fs::File;
 use std::io;
@@ -12,12 +12,21 @@ use object::read::{ReadCache, StringTable};
 use object::{Endianness, SectionIndex};
 
 /// Strings whose presence in an executable's read-only data suggests a TLS implementation linked
-/// in statically. `tls13 ` is the TLS 1.3 key-schedule label prefix (RFC 8446 §7.1); every TLS 1.3
-/// stack (OpenSSL, BoringSSL, rustls, ...) carries it.
+/// in statically, most telling first: the library's name, then `ssl/ssl_lib.c` (OpenSSL's error
+/// macros pass `__FILE__`, BoringSSL's `OPENSSL_PUT_ERROR` its `ssl/ssl_lib.cc`: the only one a
+/// stripped static OpenSSL reliably keeps, as its version string is linked in only when used),
+/// then what any TLS 1.3 stack (rustls too) carries: `tls13 ` is the key-schedule label prefix
+/// (RFC 8446 §7.1).
 ///
 /// Stored reversed so that apitop's own binary does not contain them and classify itself.
-const STATIC_TLS_MARKERS_REVERSED: [&str; 5] =
-    [" 31slt", "LSSgniroB", ".1 LSSnepO", ".3 LSSnepO", "3.1 SLT"];
+const STATIC_TLS_MARKERS_REVERSED: [&str; 6] = [
+    "LSSgniroB",
+    ".3 LSSnepO",
+    ".1 LSSnepO",
+    "c.bil_lss/lss",
+    "3.1 SLT",
+    " 31slt",
+];
 
 /// [`STATIC_TLS_MARKERS_REVERSED`], the right way round.
 pub fn static_tls_markers() -> &'static [String] {
@@ -30,11 +39,24 @@ pub fn static_tls_markers() -> &'static [String] {
     })
 }
 
+/// The TLS library a marker of [`static_tls_markers`] names, if it names one (the TLS 1.3 labels
+/// do not: rustls carries them too).
+pub fn static_tls_library(marker: &str) -> Option<&'static str> {
+    match static_tls_markers().iter().position(|m| m == marker)? {
+        0 => Some("boringssl"),
+        1 | 2 => Some("openssl"),
+        3 => Some("openssl/boringssl"),
+        _ => None,
+    }
+}
+
 /// What to find out about one file.
 #[derive(Default)]
 pub(crate) struct Request<'a> {
     /// Names to look up among the defined functions of `.dynsym`.
     pub dyn_symbols: &'a [&'a str],
+    /// Whether to look up the names `.dynsym` lacks in `.symtab` too.
+    pub symtab_too: bool,
     /// Whether to check for Go (`.go.buildinfo`, `.gopclntab`, `runtime.buildVersion`).
     pub go: bool,
     /// Whether to scan `.rodata` for [`static_tls_markers`].
@@ -48,6 +70,9 @@ pub(crate) struct Answer {
     pub is_64: bool,
     /// One entry per requested dynamic symbol.
     pub dyn_found: Vec<bool>,
+    /// One entry per requested symbol: defined in `.symtab` and not in `.dynsym` (only with
+    /// [`Request::symtab_too`]; else all false).
+    pub symtab_found: Vec<bool>,
     pub go: bool,
     pub static_marker: Option<&'static str>,
 }
@@ -105,6 +130,23 @@ fn inspect_class<Elf: FileHeader<Endian = Endianness>>(
     if !req.dyn_symbols.is_empty() {
         answer.dyn_found =
             find_functions(&sections, endian, data, elf::SHT_DYNSYM, req.dyn_symbols)?;
+        answer.symtab_found = vec![false; req.dyn_symbols.len()];
+        let missing: Vec<&str> = req
+            .dyn_symbols
+            .iter()
+            .zip(&answer.dyn_found)
+            .filter(|(_, &found)| !found)
+            .map(|(n, _)| *n)
+            .collect();
+        if req.symtab_too && !missing.is_empty() {
+            let found = find_functions(&sections, endian, data, elf::SHT_SYMTAB, &missing)?;
+            let mut found = found.into_iter();
+            for (slot, dyn_found) in answer.symtab_found.iter_mut().zip(&answer.dyn_found) {
+                if !dyn_found {
+                    *slot = found.next().unwrap_or(false);
+                }
+            }
+        }
     }
     if req.go {
         answer.go = [&b".go.buildinfo"[..], b".gopclntab", b".note.go.buildid"]
@@ -192,7 +234,8 @@ fn lookup<'d, Elf: FileHeader<Endian = Endianness>>(
     Ok(found)
 }
 
-/// Reads `len` bytes of `file` from `start` in chunks and returns the first of `needles` found.
+/// Reads `len` bytes of `file` from `start` in chunks and returns the first of `needles` (in
+/// their order, not the file's) found anywhere in the range: it stops early only on the first.
 /// Needles are `'static` (see [`static_tls_markers`]) so the answer can borrow them.
 pub(crate) fn scan_for(
     file: &File,
@@ -207,6 +250,8 @@ pub(crate) fn scan_for(
     let mut carried = 0usize;
     let mut pos = start;
     let end = start.saturating_add(len);
+    // Index of the best needle found so far.
+    let mut best: Option<usize> = None;
     while pos < end {
         let want = ((end - pos) as usize).min(CHUNK);
         let got = file.read_at(&mut buf[carried..carried + want], pos)?;
@@ -214,9 +259,14 @@ pub(crate) fn scan_for(
             break;
         }
         let filled = carried + got;
-        for needle in needles {
-            if contains(&buf[..filled], needle.as_bytes()) {
-                return Ok(Some(needle.as_str()));
+        let better = best.unwrap_or(needles.len());
+        if let Some(i) = needles[..better]
+            .iter()
+            .position(|n| contains(&buf[..filled], n.as_bytes()))
+        {
+            best = Some(i);
+            if i == 0 {
+                break;
             }
         }
         pos += got as u64;
@@ -224,7 +274,7 @@ pub(crate) fn scan_for(
         buf.copy_within(filled - keep..filled, 0);
         carried = keep;
     }
-    Ok(None)
+    Ok(best.map(|i| needles[i].as_str()))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

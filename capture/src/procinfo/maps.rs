@@ -1,5 +1,7 @@
-//! `/proc/PID/maps`: the files a process has mapped.
+//! `/proc/PID/maps`: the files a process has mapped, and the paths to open them through from
+//! here (`/proc/PID/root/…`, or `/proc/PID/map_files/…` for a file deleted since).
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 /// One file-backed mapping.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +74,25 @@ fn parse_line(line: &str) -> Option<Mapping> {
         path: path.to_string(),
         deleted,
     })
+}
+
+/// Paths to try, in order, to open a mapped file from this process's point of view.
+pub(super) fn candidates(pid: u32, m: &Mapping) -> Vec<PathBuf> {
+    let root = root_path(pid, &m.path);
+    let mapped = PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end));
+    if m.deleted {
+        vec![mapped, root]
+    } else {
+        vec![root, mapped]
+    }
+}
+
+pub(super) fn open_path(pid: u32, m: &Mapping) -> PathBuf {
+    candidates(pid, m).swap_remove(0)
+}
+
+fn root_path(pid: u32, path: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/root{path}"))
 }
 
 #[cfg(test)]

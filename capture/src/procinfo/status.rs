@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::golang::plan::GoPlan;
+use crate::java::JavaStatus;
 
 /// Which TLS implementation a process uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -23,6 +24,9 @@ pub enum TlsKind {
     /// TLS code linked in without exported symbols (rustls, stripped static OpenSSL/BoringSSL).
     #[serde(rename = "static_no_symbols")]
     StaticNoSymbols,
+    /// Stripped static BoringSSL whose `SSL_read`/`SSL_write` were found by their code.
+    #[serde(rename = "boringssl_signature")]
+    BoringSslSignature,
     #[serde(rename = "jvm")]
     Jvm,
     #[serde(rename = "no_tls")]
@@ -41,6 +45,9 @@ pub struct TlsStatus {
     /// Where the probes go, when that was a choice (Go: the decoded probe sites).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probes: Option<String>,
+    /// A JVM: its version, whether apitop's agent can be loaded (or why not) and whether it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub java: Option<JavaStatus>,
 }
 
 impl TlsStatus {
@@ -50,6 +57,7 @@ impl TlsStatus {
             capturable,
             reason: reason.into(),
             probes: None,
+            java: None,
         }
     }
 
@@ -59,6 +67,34 @@ impl TlsStatus {
             TlsKind::OpenSslShared,
             true,
             format!("openssl ({file_name})"),
+        )
+    }
+
+    /// `openssl (deleted libssl.so.3 via map_files)`: the file was unlinked after it was mapped;
+    /// apitop reads and probes it through `/proc/PID/map_files/`.
+    pub fn openssl_shared_deleted(file_name: &str) -> Self {
+        Self::new(
+            TlsKind::OpenSslShared,
+            true,
+            format!("openssl (deleted {file_name} via map_files)"),
+        )
+    }
+
+    /// `openssl (static in /srv/app, .symtab: SSL_read, SSL_write)`: OpenSSL linked into the
+    /// object at `path`, found through its symbol table.
+    pub fn openssl_static(kind: TlsKind, path: &str, deleted: bool, symtab: &[&str]) -> Self {
+        let place = if deleted {
+            format!("deleted {path} via map_files")
+        } else {
+            path.to_string()
+        };
+        Self::new(
+            kind,
+            true,
+            format!(
+                "openssl (static in {place}, .symtab: {})",
+                symtab.join(", ")
+            ),
         )
     }
 
@@ -99,16 +135,28 @@ impl TlsStatus {
         )
     }
 
-    pub fn static_no_symbols() -> Self {
-        Self::new(
-            TlsKind::StaticNoSymbols,
-            false,
-            "static TLS without symbols — not capturable",
-        )
+    /// TLS linked into the executable at `path` (its `.rodata` has `marker`, see
+    /// [`super::static_tls_markers`]) with no `SSL_*` symbol in `.dynsym` or `.symtab`.
+    pub fn static_no_symbols(marker: &str, path: &str) -> Self {
+        let reason = match super::elf::static_tls_library(marker) {
+            Some(library) => format!(
+                "{library} static in {path}, stripped (no SSL_read/SSL_write in .dynsym or \
+                 .symtab) — not capturable: no symbols, and not boringssl (whose code apitop finds without them)"
+            ),
+            None => "static TLS without symbols (no SSL_read/SSL_write in .dynsym or .symtab) \
+                     — not capturable"
+                .to_string(),
+        };
+        Self::new(TlsKind::StaticNoSymbols, false, reason)
     }
 
-    pub fn jvm() -> Self {
-        Self::new(TlsKind::Jvm, false, "jvm — TLS not capturable")
+    /// A JVM: its TLS is captured by loading apitop's agent into it (`--java`), which needs
+    /// HotSpot's attach mechanism; capturable when that can be done (or was).
+    pub fn jvm(java: JavaStatus) -> Self {
+        Self {
+            java: Some(java.clone()),
+            ..Self::new(TlsKind::Jvm, java.attachable(), java.describe())
+        }
     }
 
     pub fn no_tls() -> Self {
@@ -121,5 +169,23 @@ impl TlsStatus {
 
     pub(super) fn cannot_inspect(why: &str) -> Self {
         Self::new(TlsKind::Unknown, false, format!("cannot inspect: {why}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_serializes_snake_case() {
+        let s = serde_json::to_string(&TlsStatus::openssl_in_exe()).unwrap();
+        assert_eq!(
+            s,
+            r#"{"kind":"openssl_in_exe","capturable":true,"reason":"openssl (in executable)"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&TlsKind::StaticNoSymbols).unwrap(),
+            r#""static_no_symbols""#
+        );
     }
 }

@@ -301,7 +301,7 @@ pub fn summary_line(s: &CaptureStats) -> String {
         .unwrap_or_default();
     format!(
         "apitop: {} exchanges, {} connections ({} not HTTP), {} incomplete (lost in capture {}, \
-         connection closed {}, capture ended {}, other {}), drops: {} (ring buffer full {}, truncated {} bytes, unreadable {}, kernel map full {}, out of order {}, evicted connections {}), decode errors {}{}{}",
+         connection closed {}, capture ended {}, other {}), drops: {} (ring buffer full {}, truncated {} bytes, unreadable {}, kernel map full {}, java agent dropped {} bytes, out of order {}, evicted connections {}), decode errors {}{}{}",
         s.exchanges,
         s.connections,
         s.opaque_connections,
@@ -315,6 +315,7 @@ pub fn summary_line(s: &CaptureStats) -> String {
         s.losses.truncated_bytes,
         s.losses.read_faults,
         s.losses.map_full,
+        s.losses.java_dropped_bytes,
         s.dropped_events,
         s.evicted_connections,
         s.decode_errors,

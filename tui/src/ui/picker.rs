@@ -24,6 +24,8 @@ pub struct Picker {
     pub loading: bool,
     /// The outcome of the last Enter, shown under the list.
     pub message: Option<String>,
+    /// JVMs the last Enter asked about: loading apitop's agent into them needs a second Enter.
+    pub java_confirm: Option<Vec<u32>>,
 }
 
 impl Picker {
@@ -115,7 +117,12 @@ fn matches(p: &ProcessRow, q: &str) -> bool {
 
 /// What attaching to `p` will and will not show.
 pub fn expectation(p: &ProcessInfo) -> String {
-    if p.tls.capturable {
+    if p.tls.capturable && p.tls.java.is_some() {
+        format!(
+            "{} ({}): {}: its TLS traffic will be seen through apitop's Java agent, its plain HTTP directly",
+            p.comm, p.pid, p.tls.reason
+        )
+    } else if p.tls.capturable {
         let probes = p
             .tls
             .probes

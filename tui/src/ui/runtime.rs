@@ -49,6 +49,8 @@ pub enum UiInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     Attach(Vec<u32>),
+    /// Load apitop's Java agent into these JVMs (confirmed by the user).
+    AttachJava(Vec<u32>),
     Detach(u32),
 }
 
@@ -195,6 +197,7 @@ impl EffectCtx {
             match e {
                 Effect::Quit => quit = true,
                 Effect::Attach(pids) => self.send(Control::Attach(pids), app),
+                Effect::AttachJava(pids) => self.send(Control::AttachJava(pids), app),
                 Effect::Detach(pid) => self.send(Control::Detach(pid), app),
                 Effect::Clipboard(text) => {
                     let cb = self.clipboard.get_or_insert_with(Clipboard::new);

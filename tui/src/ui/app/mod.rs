@@ -121,6 +121,8 @@ pub enum Msg {
 #[derive(Debug, PartialEq)]
 pub enum Effect {
     Attach(Vec<u32>),
+    /// Load apitop's Java agent into these JVMs (the user confirmed it in the picker).
+    AttachJava(Vec<u32>),
     Detach(u32),
     Clipboard(String),
     /// Highlight `text` (pretty JSON) and answer with `Msg::Highlighted { gen, .. }`.

@@ -26,6 +26,10 @@ impl App {
                 p.refilter();
             }
             Some(Action::Help) => self.help = Some((Mode::Picker, 0)),
+            Some(Action::Close) if p.java_confirm.is_some() => {
+                p.java_confirm = None;
+                p.message = Some("no agent loaded".into());
+            }
             Some(Action::Close) => {
                 if !p.query.is_empty() {
                     p.query.clear();
@@ -76,6 +80,27 @@ impl App {
             p.message = Some(notes.join("; "));
             return;
         }
+        // Loading code into a JVM is intrusive: a JVM among the chosen asks for a second Enter.
+        let jvms: Vec<u32> = chosen
+            .iter()
+            .filter(|r| pids.contains(&r.info.pid) && r.info.tls.java.is_some())
+            .map(|r| r.info.pid)
+            .collect();
+        if !jvms.is_empty() && p.java_confirm.as_ref() != Some(&jvms) {
+            let names: Vec<String> = chosen
+                .iter()
+                .filter(|r| jvms.contains(&r.info.pid))
+                .map(|r| format!("{} ({})", r.info.comm, r.info.pid))
+                .collect();
+            p.message = Some(format!(
+                "{} {}: capturing its TLS loads apitop's Java agent into it (it stays loaded, idle once apitop exits). Enter again to load it, Esc to go back",
+                names.join(", "),
+                if jvms.len() == 1 { "is a JVM" } else { "are JVMs" }
+            ));
+            p.java_confirm = Some(jvms);
+            return;
+        }
+        p.java_confirm = None;
         for row in chosen.iter().filter(|r| pids.contains(&r.info.pid)) {
             self.targets.push(Target {
                 pid: row.info.pid,
@@ -86,6 +111,9 @@ impl App {
         self.picker = None;
         self.notify(notes.join("; "), false);
         fx.push(Effect::Attach(pids));
+        if !jvms.is_empty() {
+            fx.push(Effect::AttachJava(jvms));
+        }
     }
 
     /// Picker list rows: the screen less status bar, borders, search, header and footer.

@@ -1,6 +1,7 @@
 //! The paths recordings rarely exercise: bytes the kernel could not deliver (gaps), chunks
 //! out of order, and more connections than `Limits::max_connections`.
 use super::*;
+use crate::exchange::Exchange;
 use crate::output::IncompleteCounts;
 
 const PID: u32 = 10;
